@@ -33,6 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from kubernetes import config, dynamic
 
 HACK_DIR = Path(__file__).resolve().parent
 REPO_DIR = HACK_DIR.parent
@@ -49,8 +50,8 @@ def log(message: str) -> None:
 def pinned_versions() -> dict[str, str]:
     """Reads hack/versions.env, the one place versions are pinned."""
     versions = {}
-    for line in (HACK_DIR / "versions.env").read_text().splitlines():
-        line = line.strip()
+    for raw_line in (HACK_DIR / "versions.env").read_text().splitlines():
+        line = raw_line.strip()
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
             versions[key.strip()] = value.strip()
@@ -84,7 +85,10 @@ def upstream_crd_files() -> list[Path]:
     versions = pinned_versions()
     istio = go_module_dir("istio.io/api", versions["ISTIO_API_VERSION"])
     cert_manager = go_module_dir("github.com/cert-manager/cert-manager", versions["CERT_MANAGER_VERSION"])
-    return [istio / "kubernetes" / "customresourcedefinitions.gen.yaml", *sorted((cert_manager / "deploy" / "crds").glob("*.yaml"))]
+    return [
+        istio / "kubernetes" / "customresourcedefinitions.gen.yaml",
+        *sorted((cert_manager / "deploy" / "crds").glob("*.yaml")),
+    ]
 
 
 def payguard_crd_files() -> list[Path]:
@@ -310,14 +314,17 @@ class LocalCluster:
             if doc and doc.get("kind") == "CustomResourceDefinition"
         ]
         with self.api_client() as client:
-            from kubernetes import dynamic
-
             crds = dynamic.DynamicClient(client).resources.get(
                 api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
             )
             for doc in documents:
                 # Server-side: two upstream CRDs exceed the client-side apply annotation limit.
-                crds.server_side_apply(body=doc, name=doc["metadata"]["name"], field_manager="payguard-hack", force_conflicts=True)
+                crds.server_side_apply(
+                    body=doc,
+                    name=doc["metadata"]["name"],
+                    field_manager="payguard-hack",
+                    force_conflicts=True,
+                )
             deadline = time.monotonic() + READY_TIMEOUT_SECONDS
             pending = {doc["metadata"]["name"] for doc in documents}
             while pending and time.monotonic() < deadline:
@@ -333,8 +340,6 @@ class LocalCluster:
     @contextlib.contextmanager
     def api_client(self) -> Iterator[object]:
         """A kubernetes.client.ApiClient logged in as the cluster admin."""
-        from kubernetes import config
-
         client = config.new_client_from_config(config_file=str(self.kubeconfig))
         try:
             yield client
@@ -452,7 +457,9 @@ class LocalCluster:
             for name in PROCESS_NAMES:
                 pid = self._read_pid(name)
                 if pid is not None and not _pid_alive(pid):
-                    raise RuntimeError(f"{name} exited; see {self._log_file(name)}:\n{_tail(self._log_file(name))}")
+                    raise RuntimeError(
+                        f"{name} exited; see {self._log_file(name)}:\n{_tail(self._log_file(name))}"
+                    )
             with contextlib.suppress(OSError, urllib.error.URLError):
                 if _get(url, context) == 200:
                     return
@@ -510,9 +517,13 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "build", "install-crds"])
-    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("PAYGUARD_CLUSTER_DIR", DEFAULT_STATE_DIR)))
+    parser.add_argument(
+        "--state-dir", type=Path, default=Path(os.environ.get("PAYGUARD_CLUSTER_DIR", DEFAULT_STATE_DIR))
+    )
     args = parser.parse_args(argv)
     cluster = LocalCluster(state_dir=args.state_dir.resolve())
     if args.command == "build":

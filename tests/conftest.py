@@ -22,7 +22,7 @@ from localcluster import LocalCluster
 def cluster() -> Iterator[TestCluster]:
     existing = os.environ.get("PAYGUARD_TEST_KUBECONFIG")
     if existing:
-        yield TestCluster(Path(existing))
+        yield TestCluster(Path(existing), is_local=False)
         return
     with tempfile.TemporaryDirectory(prefix="payguard-test-cluster-") as state:
         local = LocalCluster(state_dir=Path(state) / "cluster")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ class TestCluster:
     __test__ = False  # not a test class, despite the name
 
     kubeconfig: Path
+    is_local: bool = True  # False for an existing cluster named by PAYGUARD_TEST_KUBECONFIG
     api_client: client.ApiClient = field(init=False)
     dynamic: dynamic.DynamicClient = field(init=False)
 
@@ -33,7 +35,9 @@ class TestCluster:
     def resource(self, api_version: str, kind: str) -> Resource:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
-    def apply(self, body: dict[str, Any], *, namespace: str | None = None, field_manager: str = "payguard-tests") -> Any:
+    def apply(
+        self, body: dict[str, Any], *, namespace: str | None = None, field_manager: str = "payguard-tests"
+    ) -> Any:
         """Server-side applies one manifest as the admin and returns the live object."""
         resource = self.resource(body["apiVersion"], body["kind"])
         return resource.server_side_apply(
@@ -46,7 +50,9 @@ class TestCluster:
 
     def create_namespace(self, prefix: str = "t") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        client.CoreV1Api(self.api_client).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        client.CoreV1Api(self.api_client).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
+        )
         return name
 
     def delete_namespace(self, name: str) -> None:
@@ -60,7 +66,9 @@ class TestCluster:
         Lets tests run code under its real least-privilege RBAC instead of as cluster admin.
         """
         core = client.CoreV1Api(self.api_client)
-        request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds))
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
+        )
         token = core.create_namespaced_service_account_token(service_account, namespace, request).status.token
         admin = yaml.safe_load(self.kubeconfig.read_text())
         context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
@@ -82,8 +90,6 @@ class TestCluster:
 
 
 def _ca_pem(cluster: dict[str, Any], *, base: Path) -> bytes:
-    import base64
-
     if "certificate-authority-data" in cluster:
         return base64.b64decode(cluster["certificate-authority-data"])
     path = Path(cluster["certificate-authority"])

@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_operator(run_settings: RunSettings, *, verbose: bool) -> int:
     # Imported here so `payguard --help` works without loading kopf and the handlers.
-    import kopf
+    import kopf  # noqa: PLC0415
 
-    import payguard.handlers  # noqa: F401  (registers the handlers)
+    import payguard.handlers  # noqa: F401, PLC0415  (registers the handlers)
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO)
     kopf.run(

@@ -7,23 +7,23 @@ from typing import Any
 
 import kopf
 
-from payguard import settings
+from payguard.settings import ANNOTATION_PREFIX, FINALIZER, GROUP, PLURAL, VERSION
 
 
-@kopf.on.startup()  # type: ignore[untyped-decorator]
-def configure(settings_: kopf.OperatorSettings, **_: Any) -> None:
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Moves kopf's finalizer and annotations to the payguard.dev domain and keeps its logs quiet."""
-    settings_.persistence.finalizer = settings.FINALIZER
-    settings_.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=settings.ANNOTATION_PREFIX)
-    settings_.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=settings.ANNOTATION_PREFIX, key="last-handled-configuration"
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
-    settings_.posting.level = logging.WARNING
+    settings.posting.level = logging.WARNING
 
 
-@kopf.on.resume(settings.GROUP, settings.VERSION, settings.PLURAL)  # type: ignore[untyped-decorator]
-@kopf.on.create(settings.GROUP, settings.VERSION, settings.PLURAL)  # type: ignore[untyped-decorator]
-@kopf.on.update(settings.GROUP, settings.VERSION, settings.PLURAL)  # type: ignore[untyped-decorator]
-def observe(namespace: str, name: str, logger: logging.Logger, **_: Any) -> None:
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def observe(namespace: str | None, name: str, logger: kopf.Logger, **_: Any) -> None:
     """Placeholder trigger until the reconcile pass lands: records that the PaymentService was seen."""
     logger.info("Observed PaymentService %s/%s", namespace, name)
