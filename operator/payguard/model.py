@@ -24,11 +24,11 @@ PLURAL = "paymentservices"
 # Limits shared with crds/paymentservice.yaml; tests/unit/test_model.py checks the two agree.
 MAX_WORKLOADS = 32
 MAX_SELECTOR_LABELS = 8
-MAX_PORTS = 16
+MAX_PORTS = 8
 MAX_CALLERS = 32
-MAX_EGRESS_RULES = 32
-MAX_RULE_PORTS = 16
-MAX_PATHS = 16
+MAX_EGRESS_RULES = 16
+MAX_RULE_PORTS = 8
+MAX_PATHS = 8
 MAX_PATH_LENGTH = 256
 # Generated objects are named <paymentservice>-<workload> and must fit a DNS-1123 label (63).
 MAX_CHILD_NAME_LENGTH = 63
@@ -52,6 +52,18 @@ _LABEL_KEY = re.compile(
 )
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 _PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._~!$&()+,;=:@/*-]*")
+_SPEC_FIELDS = frozenset(
+    {"pciScope", "enforcement", "driftPolicy", "trustDomain", "workloads", "certificates"}
+)
+_WORKLOAD_FIELDS = frozenset({"name", "selector", "serviceAccount", "ports", "callers", "egress"})
+_PORT_FIELDS = frozenset({"name", "port", "protocol"})
+_CALLER_FIELDS = frozenset({"workload", "principal", "ports", "methods", "paths"})
+_PRINCIPAL_FIELDS = frozenset({"namespace", "serviceAccount"})
+_EGRESS_FIELDS = frozenset({"workload", "cidr", "ports"})
+_CERTIFICATES_FIELDS = frozenset({"issuerRef", "duration", "renewBefore", "privateKey"})
+_ISSUER_REF_FIELDS = frozenset({"name", "kind", "group"})
+_PRIVATE_KEY_FIELDS = frozenset({"algorithm", "size", "rotationPolicy"})
+
 _Enum = TypeVar("_Enum", bound=StrEnum)
 
 _DURATION = re.compile(
@@ -257,7 +269,7 @@ def parse_payment_service(body: Mapping[str, Any]) -> PaymentService:
         metadata, "name", "metadata", pattern=_DNS_LABEL, max_length=MAX_CHILD_NAME_LENGTH
     )
     namespace = _optional_string(metadata, "namespace", "metadata", default="default", pattern=_DNS_LABEL)
-    spec = _mapping(body.get("spec"), "spec")
+    spec = _mapping(body.get("spec"), "spec", fields=_SPEC_FIELDS)
     trust_domain = _optional_string(
         spec, "trustDomain", "spec", default="cluster.local", pattern=_DNS_SUBDOMAIN, max_length=253
     )
@@ -295,24 +307,14 @@ def _parse_workloads(spec: Mapping[str, Any], *, name: str) -> tuple[Workload, .
     items = _list(
         spec.get("workloads"), "spec.workloads", min_items=1, max_items=MAX_WORKLOADS, required=True
     )
+    _check_workload_names(items, service_name=name)
     workloads: list[Workload] = []
     for index, item in enumerate(items):
-        path = f"spec.workloads[{index}]"
-        workload = _parse_workload(_mapping(item, path), path)
-        if len(name) + 1 + len(workload.name) > MAX_CHILD_NAME_LENGTH:
-            raise InvalidSpec(
-                f"{path}.name",
-                f"generated name {name}-{workload.name!s} would exceed {MAX_CHILD_NAME_LENGTH} characters; "
-                "shorten metadata.name or the workload name",
-            )
-        for earlier_index, earlier in enumerate(workloads):
-            if earlier.name == workload.name:
-                raise InvalidSpec(
-                    f"{path}.name", f"duplicate workload name {workload.name!r} (also at [{earlier_index}])"
-                )
+        workload = _parse_workload(item, f"spec.workloads[{index}]")
+        for earlier in workloads:
             if earlier.service_account == workload.service_account:
                 raise InvalidSpec(
-                    f"{path}.serviceAccount",
+                    f"spec.workloads[{index}].serviceAccount",
                     f"{workload.service_account!r} is already used by workload {earlier.name!r}; "
                     "each workload needs its own identity",
                 )
@@ -321,12 +323,36 @@ def _parse_workloads(spec: Mapping[str, Any], *, name: str) -> tuple[Workload, .
     return tuple(workloads)
 
 
-def _parse_workload(item: Mapping[str, Any], path: str) -> Workload:
+def _check_workload_names(items: Sequence[Any], *, service_name: str) -> None:
+    """Names first: every other rule refers to workloads by name."""
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        path = f"spec.workloads[{index}]"
+        workload_name = _required_string(
+            _mapping(item, path), "name", path, pattern=_DNS_LABEL, max_length=61
+        )
+        if workload_name in seen:
+            raise InvalidSpec(
+                f"{path}.name", f"duplicate workload name (also spec.workloads[{seen[workload_name]}])"
+            )
+        if len(service_name) + 1 + len(workload_name) > MAX_CHILD_NAME_LENGTH:
+            raise InvalidSpec(
+                f"{path}.name",
+                f"generated name {service_name}-{workload_name} would exceed {MAX_CHILD_NAME_LENGTH} "
+                "characters; shorten metadata.name or the workload name",
+            )
+        seen[workload_name] = index
+
+
+def _parse_workload(raw: object, path: str) -> Workload:
+    item = _mapping(raw, path, fields=_WORKLOAD_FIELDS)
     name = _required_string(item, "name", path, pattern=_DNS_LABEL, max_length=61)
     service_account = _required_string(item, "serviceAccount", path, pattern=_DNS_SUBDOMAIN, max_length=253)
     if service_account == "default":
         raise InvalidSpec(f"{path}.serviceAccount", 'must not be "default": it cannot identify a workload')
     ports = _parse_ports(item.get("ports"), f"{path}.ports")
+    if item.get("callers") and not ports:
+        raise InvalidSpec(f"{path}.ports", "is required when callers are declared")
     declared = {port.port for port in ports}
     callers = tuple(
         _parse_caller(
@@ -334,8 +360,6 @@ def _parse_workload(item: Mapping[str, Any], path: str) -> Workload:
         )
         for index, raw in enumerate(_list(item.get("callers"), f"{path}.callers", max_items=MAX_CALLERS))
     )
-    if callers and not ports:
-        raise InvalidSpec(f"{path}.ports", "is required when callers are declared")
     for index, caller in enumerate(callers):
         if caller.workload == name:
             raise InvalidSpec(
@@ -384,7 +408,7 @@ def _parse_ports(value: object, path: str) -> tuple[Port, ...]:
     ports: list[Port] = []
     for index, raw in enumerate(_list(value, path, max_items=MAX_PORTS)):
         item_path = f"{path}[{index}]"
-        item = _mapping(raw, item_path)
+        item = _mapping(raw, item_path, fields=_PORT_FIELDS)
         name = _required_string(item, "name", item_path, pattern=_DNS_LABEL, max_length=15)
         if not re.search("[a-z]", name) or "--" in name:
             raise InvalidSpec(f"{item_path}.name", "must contain a letter and must not contain '--'")
@@ -406,6 +430,7 @@ def _parse_ports(value: object, path: str) -> tuple[Port, ...]:
 
 
 def _parse_caller(item: Mapping[str, Any], path: str, *, declared_ports: set[int]) -> Caller:
+    _check_known_fields(item, _CALLER_FIELDS, path)
     workload, principal = item.get("workload"), item.get("principal")
     if (workload is None) == (principal is None):
         raise InvalidSpec(path, "a caller must set exactly one of workload or principal")
@@ -437,6 +462,7 @@ def _parse_caller(item: Mapping[str, Any], path: str, *, declared_ports: set[int
 
 
 def _parse_principal(item: Mapping[str, Any], path: str) -> Principal:
+    _check_known_fields(item, _PRINCIPAL_FIELDS, path)
     namespace = _required_string(item, "namespace", path, pattern=_DNS_LABEL, max_length=63)
     service_account = _required_string(item, "serviceAccount", path, pattern=_DNS_SUBDOMAIN, max_length=253)
     if service_account == "default":
@@ -466,6 +492,7 @@ def _http_path(value: object, path: str) -> str:
 
 
 def _parse_egress_rule(item: Mapping[str, Any], path: str) -> EgressRule:
+    _check_known_fields(item, _EGRESS_FIELDS, path)
     workload, cidr = item.get("workload"), item.get("cidr")
     if (workload is None) == (cidr is None):
         raise InvalidSpec(path, "an egress rule must set exactly one of workload or cidr")
@@ -563,8 +590,8 @@ def _check_selectors_do_not_nest(workloads: Sequence[Workload]) -> None:
 
 
 def _parse_certificates(value: object, path: str) -> CertificatePolicy:
-    item = _mapping(value, path)
-    issuer = _mapping(item.get("issuerRef"), f"{path}.issuerRef")
+    item = _mapping(value, path, fields=_CERTIFICATES_FIELDS)
+    issuer = _mapping(item.get("issuerRef"), f"{path}.issuerRef", fields=_ISSUER_REF_FIELDS)
     issuer_ref = IssuerRef(
         name=_required_string(issuer, "name", f"{path}.issuerRef", pattern=_DNS_SUBDOMAIN, max_length=253),
         kind=_enum(issuer, "kind", f"{path}.issuerRef", IssuerKind, default=IssuerKind.ISSUER),
@@ -594,7 +621,7 @@ def _parse_certificates(value: object, path: str) -> CertificatePolicy:
 
 
 def _parse_private_key(value: object, path: str) -> PrivateKey:
-    item = _mapping(value, path)
+    item = _mapping(value, path, fields=_PRIVATE_KEY_FIELDS)
     algorithm = _enum(item, "algorithm", path, KeyAlgorithm, default=KeyAlgorithm.ECDSA)
     size = item.get("size")
     if size is None:
@@ -628,10 +655,21 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _mapping(value: object, path: str) -> Mapping[str, Any]:
+def _mapping(value: object, path: str, *, fields: frozenset[str] | None = None) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidSpec(path or "(root)", "is required and must be an object")
+    if fields is not None:
+        _check_known_fields(value, fields, path)
     return value
+
+
+def _check_known_fields(item: Mapping[str, Any], fields: frozenset[str], path: str) -> None:
+    """A misspelt field must not be silently ignored: `enforcment: Audit` would mean Enforce."""
+    for key in item:
+        if key not in fields:
+            raise InvalidSpec(
+                _join(path, str(key)), f"unknown field; expected one of {', '.join(sorted(fields))}"
+            )
 
 
 def _list(
