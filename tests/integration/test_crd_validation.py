@@ -512,7 +512,7 @@ INVALID = [
     pytest.param(
         put(KEY, {"algorithm": "RSA", "size": 2048}),
         "spec.certificates.privateKey.size",
-        "Unsupported value",
+        "3072 or 4096",
         id="key-rsa-2048",
     ),
     pytest.param(

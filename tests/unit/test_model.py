@@ -122,6 +122,7 @@ def test_model_limits_match_the_crd_limits() -> None:
     assert schema_at(*workload, "callers")["maxItems"] == model.MAX_CALLERS
     assert schema_at(*workload, "egress")["maxItems"] == model.MAX_EGRESS_RULES
     assert schema_at(*workload, "callers", "[]", "ports")["maxItems"] == model.MAX_RULE_PORTS
+    assert schema_at(*workload, "egress", "[]", "ports")["maxItems"] == model.MAX_RULE_PORTS
     assert schema_at(*workload, "callers", "[]", "paths")["maxItems"] == model.MAX_PATHS
     assert schema_at(*workload, "callers", "[]", "paths", "[]")["maxLength"] == model.MAX_PATH_LENGTH
     assert schema_at(*workload, "callers", "[]", "methods", "[]")["enum"] == [
@@ -693,3 +694,25 @@ def test_ipv6_network_egress_is_accepted() -> None:
     _workload(body, 0)["egress"].append({"cidr": "2001:db8:1234::/48", "ports": [443]})
     rule = parse_payment_service(body).workload("api-gateway").egress[-1]
     assert rule.cidr == ipaddress.ip_network("2001:db8:1234::/48")
+
+
+@pytest.mark.parametrize(
+    ("mutation", "path"),
+    [
+        (_set("spec.enforcment", "Audit"), "spec.enforcment"),
+        (_set("spec.workloads.1.caller", []), "spec.workloads[1].caller"),
+        (_set("spec.workloads.1.callers.0.method", ["GET"]), "spec.workloads[1].callers[0].method"),
+        (
+            _set("spec.certificates.privateKey", {"algorithm": "RSA", "bits": 4096}),
+            "spec.certificates.privateKey.bits",
+        ),
+    ],
+    ids=["spec", "workload", "caller", "private-key"],
+)
+def test_misspelt_field_is_refused_not_ignored(mutation: Mutation, path: str) -> None:
+    body = two_workload_body()
+    mutation(body)
+    with pytest.raises(InvalidSpec) as raised:
+        parse_payment_service(body)
+    assert raised.value.path == path
+    assert "unknown field" in raised.value.message
