@@ -1,29 +1,244 @@
-"""Owns the kopf handler registrations: thin triggers that hand every event to the reconcile pass."""
+"""Owns the kopf wiring: watches feed the cache and queue PaymentServices; workers run the reconcile pass.
+
+Handlers hold no business logic. kopf watches PaymentServices and every kind payguard manages or reads
+for posture; each event updates the in-memory cache and queues the PaymentServices it may affect. A few
+workers take keys off the queue and run the same level-based pass in a thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+import prometheus_client
 
-from payguard.settings import ANNOTATION_PREFIX, FINALIZER, GROUP, PLURAL, VERSION
+from payguard import metrics
+from payguard.cache import ObjectCache
+from payguard.cluster import (
+    CHILD_TYPES,
+    PAYMENT_SERVICES,
+    WATCHED_TYPES,
+    Cluster,
+    ResourceType,
+    load_api_client,
+)
+from payguard.reconcile import PassContext, reconcile
+from payguard.render.metadata import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL
+from payguard.settings import ANNOTATION_PREFIX, FINALIZER, RunSettings
+from payguard.workqueue import WorkQueue
+
+logger = logging.getLogger(__name__)
+ServiceKey = tuple[str, str]  # (namespace, name)
+MAX_BACKOFF_SECONDS = 60.0
+GAUGE_REFRESH_SECONDS = 15.0
+
+
+@dataclass
+class Runtime:
+    """Everything the handlers share, kept in kopf's memo."""
+
+    settings: RunSettings
+    cluster: Cluster
+    cache: ObjectCache = field(default_factory=ObjectCache)
+    queue: WorkQueue[ServiceKey] = field(default_factory=WorkQueue)
+    failures: dict[ServiceKey, int] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def context(self) -> PassContext:
+        return PassContext(
+            cluster=self.cluster, cache=self.cache, mesh_root_namespace=self.settings.mesh_root_namespace
+        )
+
+
+def _runtime(memo: kopf.Memo) -> Runtime:
+    runtime: Runtime = memo["runtime"]
+    return runtime
+
+
+@kopf.on.login()
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf watches with the same credentials the pass writes with (kubeconfig, or in-cluster token)."""
+    if "runtime" not in memo:  # kopf logs in again after a 401; keep the one runtime
+        settings: RunSettings = memo["settings"]
+        memo["runtime"] = Runtime(settings=settings, cluster=Cluster(load_api_client(settings.kubeconfig)))
+    configuration = _runtime(memo).cluster.api_client.configuration
+    # Newer clients keep the token under "BearerToken", older ones under "authorization".
+    header = configuration.get_api_key_with_prefix("BearerToken")
+    header = header or configuration.get_api_key_with_prefix("authorization")
+    scheme, _space, token = str(header or "").partition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Moves kopf's finalizer and annotations to the payguard.dev domain and keeps its logs quiet."""
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Moves kopf's names to payguard.dev, primes the cache, then starts the workers and the resync."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING
+    settings.posting.enabled = False  # payguard posts its own Events, with stable reasons
+    settings.watching.server_timeout = 300
+
+    runtime = _runtime(memo)
+    if runtime.settings.metrics_port:
+        prometheus_client.start_http_server(
+            runtime.settings.metrics_port, addr=runtime.settings.metrics_address
+        )
+    # One list per kind before the first pass, so a restart compares against what exists instead of
+    # re-applying everything: kopf gives no signal when its initial listing is complete.
+    for resource in WATCHED_TYPES:
+        await asyncio.to_thread(_prime, runtime, resource)
+    for namespace, name in sorted(_service_keys(runtime)):
+        runtime.queue.add((namespace, name))
+    runtime.tasks = [asyncio.create_task(_worker(runtime)) for _ in range(runtime.settings.workers)]
+    runtime.tasks.append(asyncio.create_task(_resync(runtime)))
+    runtime.tasks.append(asyncio.create_task(_refresh_gauges(runtime)))
+    logger.info("Started %d workers; watching %s", runtime.settings.workers, _scope(runtime.settings))
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-def observe(namespace: str | None, name: str, logger: kopf.Logger, **_: Any) -> None:
-    """Placeholder trigger until the reconcile pass lands: records that the PaymentService was seen."""
-    logger.info("Observed PaymentService %s/%s", namespace, name)
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    for task in runtime.tasks:
+        task.cancel()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@kopf.on.event(PAYMENT_SERVICES.group, PAYMENT_SERVICES.version, PAYMENT_SERVICES.plural)
+async def payment_service_changed(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    body = event["object"]
+    _remember(runtime.cache, PAYMENT_SERVICES.kind, event)
+    metadata = body["metadata"]
+    if event.get("type") != "DELETED":
+        runtime.queue.add((metadata["namespace"], metadata["name"]))
+
+
+def _child_event_handler(resource: ResourceType) -> None:
+    @kopf.on.event(resource.group, resource.version, resource.plural, id=f"{resource.plural}-changed")
+    async def child_changed(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+        runtime = _runtime(memo)
+        _remember(runtime.cache, resource.kind, event)
+        for key in _affected_services(runtime, event["object"]):
+            runtime.queue.add(key)
+
+
+for _resource in CHILD_TYPES.values():
+    _child_event_handler(_resource)
+
+
+def _remember(cache: ObjectCache, kind: str, event: Mapping[str, Any]) -> None:
+    body = event["object"]
+    metadata = body["metadata"]
+    if event.get("type") == "DELETED":
+        cache.remove(kind, namespace=metadata.get("namespace", ""), name=metadata["name"])
+    else:
+        cache.put(kind, body)
+
+
+def _affected_services(runtime: Runtime, obj: Mapping[str, Any]) -> list[ServiceKey]:
+    """Our own child wakes its parent; a foreign policy wakes every service it may weaken or widen."""
+    metadata = obj["metadata"]
+    namespace = metadata.get("namespace", "")
+    labels = metadata.get("labels") or {}
+    if labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(SERVICE_LABEL):
+        return [(namespace, labels[SERVICE_LABEL])]
+    if namespace == runtime.settings.mesh_root_namespace:
+        return sorted(_service_keys(runtime))
+    return sorted(key for key in _service_keys(runtime) if key[0] == namespace)
+
+
+def _service_keys(runtime: Runtime) -> set[ServiceKey]:
+    return {
+        (body["metadata"]["namespace"], body["metadata"]["name"])
+        for body in runtime.cache.list(PAYMENT_SERVICES.kind)
+    }
+
+
+def _prime(runtime: Runtime, resource: ResourceType) -> None:
+    if runtime.settings.clusterwide:
+        items = runtime.cluster.list(resource)
+    else:
+        items = [
+            item
+            for ns in runtime.settings.namespaces
+            for item in runtime.cluster.list(resource, namespace=ns)
+        ]
+    runtime.cache.replace_all(resource.kind, items)
+
+
+async def _worker(runtime: Runtime) -> None:
+    while True:
+        key = await runtime.queue.get()
+        try:
+            await _run_pass(runtime, key)
+        finally:
+            runtime.queue.done(key)
+
+
+async def _run_pass(runtime: Runtime, key: ServiceKey) -> None:
+    namespace, name = key
+    body = runtime.cache.get(PAYMENT_SERVICES.kind, namespace=namespace, name=name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        runtime.failures.pop(key, None)
+        return  # deleted: garbage collection removes the children through their ownerReferences
+    try:
+        report = await asyncio.to_thread(reconcile, body, runtime.context)
+    except Exception:
+        failures = runtime.failures[key] = runtime.failures.get(key, 0) + 1
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures) * random.uniform(0.8, 1.2)
+        logger.exception(
+            "Failed to reconcile PaymentService %s/%s; retrying in %.1fs", namespace, name, delay
+        )
+        asyncio.get_running_loop().call_later(delay, runtime.queue.add, key)
+        return
+    runtime.failures.pop(key, None)
+    if report.writes:
+        logger.info("Reconciled PaymentService %s/%s with %d writes", namespace, name, report.writes)
+
+
+def _update_gauges(runtime: Runtime) -> None:
+    for kind in CHILD_TYPES:
+        managed = [
+            obj
+            for obj in runtime.cache.list(kind)
+            if (obj["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+        ]
+        metrics.MANAGED_OBJECTS.labels(kind=kind).set(len(managed))
+
+
+async def _resync(runtime: Runtime) -> None:
+    """A periodic pass for every PaymentService; with nothing changed it writes nothing."""
+    while True:
+        await asyncio.sleep(runtime.settings.resync_seconds)
+        for key in sorted(_service_keys(runtime)):
+            runtime.queue.add(key)
+
+
+async def _refresh_gauges(runtime: Runtime) -> None:
+    """Gauges are read from the cache on a timer, not per pass, so passes stay O(1) in the fleet size."""
+    while True:
+        _update_gauges(runtime)
+        await asyncio.sleep(GAUGE_REFRESH_SECONDS)
+
+
+def _scope(settings: RunSettings) -> str:
+    return "all namespaces" if settings.clusterwide else ", ".join(settings.namespaces)

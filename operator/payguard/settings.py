@@ -1,4 +1,4 @@
-"""Owns the operator's runtime settings: where it watches and the names it writes under payguard.dev."""
+"""Owns the operator's runtime settings and the names it writes under payguard.dev."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ class RunSettings:
     """How `payguard run` was asked to run."""
 
     namespaces: tuple[str, ...] = ()  # empty: every namespace
+    kubeconfig: str | None = None  # None: in-cluster, else $KUBECONFIG
+    workers: int = 4  # passes running at once
+    resync_seconds: float = 300.0  # every PaymentService gets a pass at least this often
+    mesh_root_namespace: str = "istio-system"
+    metrics_port: int = 0  # 0: no metrics endpoint
+    metrics_address: str = "0.0.0.0"  # the chart's NetworkPolicy limits who reaches it
     liveness_endpoint: str | None = None
 
     @property

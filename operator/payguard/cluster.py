@@ -1,0 +1,196 @@
+"""Owns every call payguard makes to the Kubernetes API: server-side apply, delete, list, status and Events.
+
+Nothing else in the package talks to the API server. Writes use server-side apply with force under the
+field manager `payguard`; deletes carry a UID precondition so payguard only ever removes the exact
+object it owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from payguard.model import API_GROUP, API_VERSION, KIND, PLURAL
+from payguard.settings import FIELD_MANAGER
+
+logger = logging.getLogger(__name__)
+
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+REPORTING_CONTROLLER = "payguard.dev/operator"
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    plural: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+
+PAYMENT_SERVICES = ResourceType(API_GROUP, API_VERSION, PLURAL, KIND)
+PEER_AUTHENTICATIONS = ResourceType("security.istio.io", "v1", "peerauthentications", "PeerAuthentication")
+AUTHORIZATION_POLICIES = ResourceType(
+    "security.istio.io", "v1", "authorizationpolicies", "AuthorizationPolicy"
+)
+NETWORK_POLICIES = ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
+CHILD_TYPES = {t.kind: t for t in (PEER_AUTHENTICATIONS, AUTHORIZATION_POLICIES, NETWORK_POLICIES)}
+WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values())
+
+
+class ApiError(Exception):
+    """A refused API call, carrying the server's own message for status and Events (never a body)."""
+
+    def __init__(self, action: str, status: int, message: str) -> None:
+        super().__init__(f"{action} failed ({status}): {message}")
+        self.status = status
+
+
+def load_api_client(kubeconfig: str | None) -> client.ApiClient:
+    """A client for the given kubeconfig, else in-cluster credentials, else $KUBECONFIG / ~/.kube/config."""
+    if kubeconfig:
+        return cast(client.ApiClient, config.new_client_from_config(config_file=kubeconfig))  # type: ignore[no-untyped-call]
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
+
+
+class Cluster:
+    """The one door to the API server."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self._custom = client.CustomObjectsApi(api_client)
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply with force, so payguard takes back every field it renders."""
+        resource = CHILD_TYPES[manifest["kind"]]
+        metadata = manifest["metadata"]
+        action = f"Apply {resource.kind} {metadata['namespace']}/{metadata['name']}"
+        try:
+            live = self._custom.patch_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                metadata["namespace"],
+                resource.plural,
+                metadata["name"],
+                dict(manifest),
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+            )
+        except ApiException as error:
+            raise _api_error(action, error) from None
+        return cast(dict[str, Any], live)
+
+    def delete(self, *, kind: str, namespace: str, name: str, uid: str) -> None:
+        """Deletes exactly the object with this UID; a newer object under the same name is left alone."""
+        resource = CHILD_TYPES[kind]
+        try:
+            self._custom.delete_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                namespace,
+                resource.plural,
+                name,
+                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+            )
+        except ApiException as error:
+            if error.status in (404, 409):  # already gone, or replaced by an object we must not touch
+                return
+            raise _api_error(f"Delete {kind} {namespace}/{name}", error) from None
+
+    def list(self, resource: ResourceType, *, namespace: str | None = None) -> list[dict[str, Any]]:
+        """A full list with apiVersion and kind filled in on every item, as a watch event would carry them."""
+        try:
+            if namespace is None:
+                listed = self._custom.list_cluster_custom_object(
+                    resource.group, resource.version, resource.plural
+                )
+            else:
+                listed = self._custom.list_namespaced_custom_object(
+                    resource.group, resource.version, namespace, resource.plural
+                )
+        except ApiException as error:
+            raise _api_error(f"List {resource.plural}", error) from None
+        items: list[dict[str, Any]] = cast(dict[str, Any], listed).get("items", [])
+        for item in items:
+            item.setdefault("apiVersion", resource.api_version)
+            item.setdefault("kind", resource.kind)
+        return items
+
+    def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            live = self._custom.patch_namespaced_custom_object_status(
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": dict(status)},
+                _content_type=MERGE_PATCH,
+            )
+        except ApiException as error:
+            raise _api_error(f"Patch status of {KIND} {namespace}/{name}", error) from None
+        return cast(dict[str, Any], live)
+
+    def post_event(
+        self, *, regarding: Mapping[str, Any], warning: bool, reason: str, action: str, note: str
+    ) -> None:
+        """An events.k8s.io/v1 Event about the PaymentService. Failing to post one never fails a pass."""
+        metadata = regarding["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        event = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
+            "eventTime": now,
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": REPORTING_CONTROLLER,
+            "action": action,
+            "reason": reason,
+            "note": note[:1024],
+            "type": "Warning" if warning else "Normal",
+            "regarding": {
+                "apiVersion": regarding.get("apiVersion", PAYMENT_SERVICES.api_version),
+                "kind": regarding.get("kind", KIND),
+                "namespace": metadata["namespace"],
+                "name": metadata["name"],
+                "uid": metadata.get("uid"),
+            },
+        }
+        try:
+            self._custom.create_namespaced_custom_object(
+                "events.k8s.io", "v1", metadata["namespace"], "events", event
+            )
+        except ApiException as error:
+            logger.warning(
+                "Failed to post Event %s for %s/%s: %s",
+                reason,
+                metadata["namespace"],
+                metadata["name"],
+                error.reason,
+            )
+
+
+def _api_error(action: str, error: ApiException) -> ApiError:
+    """Keeps only the server's one-line message: a response body could echo what was sent."""
+    message = str(error.reason or "")
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        message = str(json.loads(error.body or "{}").get("message", message))
+    return ApiError(action, int(error.status or 0), message)

@@ -1,0 +1,408 @@
+"""Owns the reconcile pass: one level-based, idempotent pass that makes a PaymentService's children what
+they should be and reports what holds.
+
+Every trigger (create, update, restart, a child changed or deleted, periodic resync) runs this same pass.
+It reads live objects from the watch-fed cache, writes only what differs, and patches status only when
+it changed, so a second pass with nothing changed sends no write at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from payguard import metrics
+from payguard.cache import ObjectCache
+from payguard.cluster import CHILD_TYPES, PAYMENT_SERVICES, ApiError, Cluster
+from payguard.conditions import (
+    Condition,
+    ConditionType,
+    Reason,
+    invalid_spec_condition,
+    merge_conditions,
+    ready_condition,
+)
+from payguard.drift import Drift, claim_foreign_fields, detect_drift
+from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService, parse_payment_service
+from payguard.posture import MTLSPosture, Widening, effective_mtls, is_owned_by, least_privilege_findings
+from payguard.render import Manifest, Platform, child_key, render_children
+from payguard.render.metadata import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WORKLOAD_LABEL
+
+logger = logging.getLogger(__name__)
+
+
+NO_DRIFT = Drift()
+
+
+class Outcome:
+    """What happened to one desired child in a pass."""
+
+    CREATED = "Created"
+    UNCHANGED = "Unchanged"
+    REVERTED = "Reverted"
+    DRIFTED = "Drifted"  # drift left in place (driftPolicy: Report)
+    CONFLICT = "Conflict"  # a foreign object holds the name
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    kind: str
+    namespace: str
+    name: str
+    workload: str
+    outcome: str
+    drift: Drift = NO_DRIFT
+    error: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass
+class PassReport:
+    """What a pass did, for logs, metrics and tests."""
+
+    children: list[ChildResult] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    status_written: bool = False
+    invalid: str = ""
+
+    @property
+    def writes(self) -> int:
+        changed = (Outcome.CREATED, Outcome.REVERTED)
+        return (
+            sum(1 for c in self.children if c.outcome in changed)
+            + len(self.pruned)
+            + int(self.status_written)
+        )
+
+
+@dataclass(frozen=True)
+class PassContext:
+    cluster: Cluster
+    cache: ObjectCache
+    platform: Platform = field(default_factory=Platform)
+    mesh_root_namespace: str = "istio-system"
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
+    """One pass for one PaymentService body (the latest the watch delivered)."""
+    started = time.perf_counter()
+    try:
+        report = _reconcile(body, context)
+    except Exception:
+        metrics.RECONCILES.labels(result="error").inc()
+        raise
+    finally:
+        metrics.RECONCILE_DURATION.observe(time.perf_counter() - started)
+    metrics.RECONCILES.labels(result="invalid" if report.invalid else "ok").inc()
+    return report
+
+
+def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
+    report = PassReport()
+    try:
+        service = parse_payment_service(body)
+    except InvalidSpec as error:
+        # Keep the last good controls: nothing is applied or pruned until the spec is valid again.
+        report.invalid = str(error)
+        _write_status(body, [invalid_spec_condition(str(error))], context, report, extra={})
+        return report
+
+    desired = render_children(service, platform=context.platform)
+    live = _live_children(service, context.cache)
+    for manifest in desired:
+        result, applied = _converge(service, manifest, live.get(child_key(manifest)), context)
+        report.children.append(result)
+        if applied is not None:
+            live[child_key(manifest)] = applied
+    _prune(service, desired, live, context, report)
+    _announce(body, report, context)
+
+    def observed(kind: str, *, mesh_wide: bool) -> list[dict[str, Any]]:
+        namespaces = [context.mesh_root_namespace] if mesh_wide else []
+        return _with_pass_writes(context.cache, live, kind, service=service, other_namespaces=namespaces)
+
+    mtls = effective_mtls(
+        service,
+        observed("PeerAuthentication", mesh_wide=True),
+        mesh_root_namespace=context.mesh_root_namespace,
+    )
+    widening = least_privilege_findings(
+        service,
+        network_policies=observed("NetworkPolicy", mesh_wide=False),
+        authorization_policies=observed("AuthorizationPolicy", mesh_wide=True),
+        other_services=_other_services(service, context.cache),
+        mesh_root_namespace=context.mesh_root_namespace,
+    )
+    previous = _previous_conditions(body)
+    conditions = _conditions(service, report, mtls, widening, previous=previous)
+    _write_status(body, conditions, context, report, extra=_summaries(service, report, mtls))
+    return report
+
+
+# --- children ----------------------------------------------------------------------------------------
+
+
+def _live_children(service: PaymentService, cache: ObjectCache) -> dict[tuple[str, str, str], dict[str, Any]]:
+    found = {}
+    for kind in CHILD_TYPES:
+        for obj in cache.list(kind, namespaces=[service.namespace]):
+            found[(kind, service.namespace, obj["metadata"]["name"])] = obj
+    return found
+
+
+def _converge(
+    service: PaymentService, manifest: Manifest, live: Mapping[str, Any] | None, context: PassContext
+) -> tuple[ChildResult, dict[str, Any] | None]:
+    kind, namespace, name = child_key(manifest)
+    workload = manifest["metadata"]["labels"][WORKLOAD_LABEL]
+
+    def result(outcome: str, drift: Drift = NO_DRIFT, error: str = "") -> ChildResult:
+        return ChildResult(kind, namespace, name, workload, outcome, drift, error)
+
+    if live is not None and not is_owned_by(live, service_uid=service.uid):
+        return result(Outcome.CONFLICT), None
+    drift = NO_DRIFT if live is None else detect_drift(manifest, live)
+    if live is not None and not drift:
+        return result(Outcome.UNCHANGED), None
+    if live is not None:
+        metrics.DRIFT_DETECTED.labels(kind=kind).inc()
+        if service.drift_policy is DriftPolicy.REPORT:
+            return result(Outcome.DRIFTED, drift), None
+    try:
+        if live is not None and drift.foreign:
+            # Claim the fields another manager added, so that the next apply can drop them.
+            context.cluster.apply(claim_foreign_fields(manifest, live, drift.foreign))
+            metrics.WRITES.labels(verb="apply", kind=kind).inc()
+        applied = context.cluster.apply(manifest)
+        metrics.WRITES.labels(verb="apply", kind=kind).inc()
+    except ApiError as error:
+        return result(Outcome.FAILED, drift, str(error)), None
+    if live is None:
+        logger.info("Applied %s %s/%s", kind, namespace, name)
+        return result(Outcome.CREATED), applied
+    metrics.DRIFT_REVERTED.labels(kind=kind).inc()
+    logger.info("Reverted drift in %s %s/%s: %s", kind, namespace, name, ", ".join(drift.paths))
+    return result(Outcome.REVERTED, drift), applied
+
+
+def _prune(
+    service: PaymentService,
+    desired: Sequence[Manifest],
+    live: dict[tuple[str, str, str], dict[str, Any]],
+    context: PassContext,
+    report: PassReport,
+) -> None:
+    """Deletes children this service owns but no longer wants (a removed workload, or Audit mode)."""
+    wanted = {child_key(m) for m in desired}
+    for key, obj in sorted(live.items()):
+        labels = obj["metadata"].get("labels") or {}
+        ours = labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(SERVICE_LABEL) == service.name
+        if key in wanted or not ours or not is_owned_by(obj, service_uid=service.uid):
+            continue
+        kind, namespace, name = key
+        try:
+            context.cluster.delete(kind=kind, namespace=namespace, name=name, uid=obj["metadata"]["uid"])
+        except ApiError as error:
+            logger.warning("Failed to prune %s %s/%s: %s", kind, namespace, name, error)
+            continue
+        metrics.WRITES.labels(verb="delete", kind=kind).inc()
+        logger.info("Pruned %s %s/%s", kind, namespace, name)
+        report.pruned.append(f"{kind}/{name}")
+        del live[key]
+
+
+def _with_pass_writes(
+    cache: ObjectCache,
+    live: Mapping[tuple[str, str, str], dict[str, Any]],
+    kind: str,
+    *,
+    service: PaymentService,
+    other_namespaces: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Objects of a kind as they are after this pass: the watch may not have delivered its writes yet.
+
+    `live` started as the cache's view of the service's namespace and was updated with every apply and
+    prune of the pass, so it is the truth there; other namespaces come from the cache.
+    """
+    elsewhere = [
+        obj for obj in cache.list(kind, namespaces=[ns for ns in other_namespaces if ns != service.namespace])
+    ]
+    return elsewhere + [obj for (k, _, _), obj in live.items() if k == kind]
+
+
+def _other_services(service: PaymentService, cache: ObjectCache) -> list[PaymentService]:
+    others = []
+    for body in cache.list(PAYMENT_SERVICES.kind, namespaces=[service.namespace]):
+        if body["metadata"].get("uid") == service.uid:
+            continue
+        try:
+            others.append(parse_payment_service(body))
+        except InvalidSpec:
+            continue
+    return others
+
+
+# --- events ------------------------------------------------------------------------------------------
+
+
+def _announce(body: Mapping[str, Any], report: PassReport, context: PassContext) -> None:
+    """One Event per thing done or refused; passes that change nothing post nothing."""
+    for child in report.children:
+        if child.outcome == Outcome.CREATED:
+            _event(
+                context, body, warning=False, reason="Created", action="Apply", note=f"Created {child.ref}"
+            )
+        elif child.outcome == Outcome.REVERTED:
+            note = f"Reverted drift in {child.ref}: {', '.join(child.drift.paths)}"
+            _event(context, body, warning=True, reason="DriftReverted", action="Repair", note=note)
+        elif child.outcome == Outcome.FAILED:
+            _event(context, body, warning=True, reason="ApplyFailed", action="Apply", note=child.error)
+    for ref in report.pruned:
+        _event(context, body, warning=False, reason="Pruned", action="Delete", note=f"Deleted {ref}")
+
+
+def _event(context: PassContext, body: Mapping[str, Any], **kwargs: Any) -> None:
+    context.cluster.post_event(regarding=body, **kwargs)
+
+
+# --- status ------------------------------------------------------------------------------------------
+
+
+def _conditions(
+    service: PaymentService,
+    report: PassReport,
+    mtls: Sequence[MTLSPosture],
+    widening: Sequence[Widening],
+    *,
+    previous: Mapping[str, Mapping[str, Any]],
+) -> list[Condition]:
+    audit = service.enforcement is Enforcement.AUDIT
+    conditions = [
+        _mtls_condition(mtls),
+        _policy_condition(ConditionType.AUTHORIZATION_ENFORCED, "AuthorizationPolicy", report, audit=audit),
+        _policy_condition(ConditionType.NETWORK_ISOLATED, "NetworkPolicy", report, audit=audit),
+        _in_sync_condition(service, report, previous=previous.get(ConditionType.IN_SYNC)),
+        _least_privilege_condition(widening),
+    ]
+    return [ready_condition(conditions), *conditions]
+
+
+def _mtls_condition(mtls: Sequence[MTLSPosture]) -> Condition:
+    weak = [p for p in mtls if not p.strict]
+    if not weak:
+        return Condition(ConditionType.MTLS_STRICT, True, Reason.STRICT, "Every workload requires mutual TLS")
+    message = "; ".join(f"{p.workload}: {p.mode} ({p.detail})" for p in weak)
+    return Condition(ConditionType.MTLS_STRICT, False, Reason.NOT_STRICT, message)
+
+
+def _policy_condition(condition_type: str, kind: str, report: PassReport, *, audit: bool) -> Condition:
+    children = [c for c in report.children if c.kind == kind]
+    if audit:
+        note = (
+            "AuthorizationPolicies are dry-run"
+            if kind == "AuthorizationPolicy"
+            else "NetworkPolicies are not applied"
+        )
+        return Condition(condition_type, False, Reason.AUDIT_MODE, f"enforcement is Audit: {note}")
+    for outcome, reason, text in (
+        (
+            Outcome.CONFLICT,
+            Reason.NAME_CONFLICT,
+            "exists and is not owned by this PaymentService; left untouched",
+        ),
+        (Outcome.FAILED, Reason.APPLY_FAILED, "could not be applied"),
+        (Outcome.DRIFTED, Reason.DRIFT_DETECTED, "has drifted and is not as rendered"),
+    ):
+        hit = [c for c in children if c.outcome == outcome]
+        if hit:
+            details = "; ".join(f"{c.ref} {text}" + (f": {c.error}" if c.error else "") for c in hit)
+            return Condition(condition_type, False, reason, details)
+    return Condition(condition_type, True, Reason.APPLIED, f"{len(children)} {kind} present and as rendered")
+
+
+def _in_sync_condition(
+    service: PaymentService, report: PassReport, *, previous: Mapping[str, Any] | None
+) -> Condition:
+    drifted = [c for c in report.children if c.outcome == Outcome.DRIFTED]
+    if drifted:
+        listing = "; ".join(f"{c.ref}: {', '.join(c.drift.paths)}" for c in drifted)
+        return Condition(
+            ConditionType.IN_SYNC,
+            False,
+            Reason.DRIFT_DETECTED,
+            f"Drift left in place (driftPolicy: Report): {listing}",
+        )
+    reverted = [c for c in report.children if c.outcome == Outcome.REVERTED]
+    if reverted:
+        listing = "; ".join(f"{c.ref}: {', '.join(c.drift.paths)}" for c in reverted)
+        return Condition(ConditionType.IN_SYNC, True, Reason.DRIFT_REVERTED, f"Reverted drift in {listing}")
+    # The record of the last repair stays until the spec changes, so on-call can still read it.
+    if (
+        previous is not None
+        and previous.get("reason") == Reason.DRIFT_REVERTED
+        and previous.get("observedGeneration") == service.generation
+    ):
+        return Condition(ConditionType.IN_SYNC, True, Reason.DRIFT_REVERTED, str(previous.get("message", "")))
+    return Condition(ConditionType.IN_SYNC, True, Reason.NO_DRIFT, "Every managed object is as rendered")
+
+
+def _least_privilege_condition(widening: Sequence[Widening]) -> Condition:
+    if not widening:
+        return Condition(
+            ConditionType.LEAST_PRIVILEGE,
+            True,
+            Reason.LEAST_PRIVILEGE,
+            "Nothing widens access to a managed workload",
+        )
+    message = "; ".join(f"{w.object_ref}: {w.detail}" for w in widening)
+    return Condition(ConditionType.LEAST_PRIVILEGE, False, widening[0].reason, message)
+
+
+def _summaries(service: PaymentService, report: PassReport, mtls: Sequence[MTLSPosture]) -> dict[str, Any]:
+    by_workload: dict[str, dict[str, str]] = {w.name: {"name": w.name} for w in service.workloads}
+    for posture in mtls:
+        by_workload[posture.workload]["mtls"] = posture.mode
+    for child in report.children:
+        field_name = {"AuthorizationPolicy": "authorization", "NetworkPolicy": "network"}.get(child.kind)
+        if field_name:
+            by_workload[child.workload][field_name] = child.outcome
+    return {"workloadCount": len(service.workloads), "workloads": list(by_workload.values())}
+
+
+def _previous_conditions(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {c.get("type", ""): c for c in (body.get("status") or {}).get("conditions") or []}
+
+
+def _write_status(
+    body: Mapping[str, Any],
+    conditions: Sequence[Condition],
+    context: PassContext,
+    report: PassReport,
+    *,
+    extra: Mapping[str, Any],
+) -> None:
+    """Patches status once, and only when something in it changed."""
+    current = body.get("status") or {}
+    generation = int(body["metadata"].get("generation", 0))
+    status: dict[str, Any] = {
+        **extra,
+        "observedGeneration": generation,
+        "conditions": merge_conditions(
+            current.get("conditions") or [], conditions, generation=generation, now=context.clock()
+        ),
+    }
+    if all(current.get(key) == value for key, value in status.items()):
+        return
+    metadata = body["metadata"]
+    context.cluster.patch_status(namespace=metadata["namespace"], name=metadata["name"], status=status)
+    metrics.WRITES.labels(verb="patch", kind="PaymentService/status").inc()
+    report.status_written = True

@@ -1,0 +1,28 @@
+"""Owns the translation of a PaymentService into the manifests payguard keeps in place (pure, no I/O)."""
+
+from __future__ import annotations
+
+from payguard.model import Enforcement, PaymentService
+from payguard.render.istio import authorization_policy, peer_authentication
+from payguard.render.metadata import ChildKind, Manifest, child_key
+from payguard.render.network import Platform, network_policy
+
+__all__ = ["ChildKind", "Manifest", "Platform", "child_key", "render_children"]
+
+
+def render_children(service: PaymentService, *, platform: Platform | None = None) -> tuple[Manifest, ...]:
+    """Every child payguard wants for the service, in the order they are applied.
+
+    Enforce: PeerAuthentication (STRICT), AuthorizationPolicy, NetworkPolicy per workload.
+    Audit: only the AuthorizationPolicy, marked dry-run, so nothing that could block traffic is written.
+    """
+    platform = platform or Platform()
+    audit = service.enforcement is Enforcement.AUDIT
+    children: list[Manifest] = []
+    for workload in service.workloads:
+        if not audit:
+            children.append(peer_authentication(service, workload))
+        children.append(authorization_policy(service, workload, dry_run=audit))
+        if not audit:
+            children.append(network_policy(service, workload, platform=platform))
+    return tuple(children)

@@ -1,0 +1,84 @@
+"""Owns what every generated object carries: its name, payguard's labels and the controller ownerReference."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from payguard.model import API_GROUP, API_VERSION, KIND, PaymentService, Workload
+
+Manifest = dict[str, Any]
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "payguard"
+SERVICE_LABEL = "payguard.dev/payment-service"
+WORKLOAD_LABEL = "payguard.dev/workload"
+# Evidence for auditors: which PCI-DSS v4.0 requirements the object helps meet.
+PCI_REQUIREMENTS_ANNOTATION = "payguard.dev/pci-dss-requirements"
+
+
+class ChildKind(StrEnum):
+    """The kinds payguard generates, with the apiVersion it writes them at."""
+
+    PEER_AUTHENTICATION = "PeerAuthentication"
+    AUTHORIZATION_POLICY = "AuthorizationPolicy"
+    NETWORK_POLICY = "NetworkPolicy"
+
+    @property
+    def api_version(self) -> str:
+        return _API_VERSIONS[self]
+
+
+_API_VERSIONS = {
+    ChildKind.PEER_AUTHENTICATION: "security.istio.io/v1",
+    ChildKind.AUTHORIZATION_POLICY: "security.istio.io/v1",
+    ChildKind.NETWORK_POLICY: "networking.k8s.io/v1",
+}
+
+
+def child_key(manifest: Manifest) -> tuple[str, str, str]:
+    """(kind, namespace, name): how desired and live objects are matched up."""
+    metadata = manifest["metadata"]
+    return (manifest["kind"], metadata["namespace"], metadata["name"])
+
+
+def managed_labels(service: PaymentService, workload: Workload) -> dict[str, str]:
+    return {
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        SERVICE_LABEL: service.name,
+        WORKLOAD_LABEL: workload.name,
+    }
+
+
+def owner_reference(service: PaymentService) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": KIND,
+        "name": service.name,
+        "uid": service.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def child_manifest(
+    kind: ChildKind,
+    service: PaymentService,
+    workload: Workload,
+    *,
+    spec: dict[str, Any],
+    pci_requirements: str,
+    annotations: dict[str, str] | None = None,
+) -> Manifest:
+    return {
+        "apiVersion": kind.api_version,
+        "kind": kind.value,
+        "metadata": {
+            "name": service.child_name(workload),
+            "namespace": service.namespace,
+            "labels": managed_labels(service, workload),
+            "annotations": {PCI_REQUIREMENTS_ANNOTATION: pci_requirements, **(annotations or {})},
+            "ownerReferences": [owner_reference(service)],
+        },
+        "spec": spec,
+    }

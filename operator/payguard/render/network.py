@@ -1,0 +1,95 @@
+"""Owns a workload's NetworkPolicy: deny both ways but declared callers, targets and platform essentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from payguard.model import Caller, EgressRule, PaymentService, Workload
+from payguard.render.metadata import ChildKind, Manifest, child_manifest
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where the essentials live that every workload must reach, so default-deny never locks it out."""
+
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
+    mesh_namespace: str = "istio-system"
+    mesh_pod_labels: tuple[tuple[str, str], ...] = (("app", "istiod"),)
+    mesh_port: int = 15012  # istiod's xDS and certificate-signing port
+
+
+def network_policy(service: PaymentService, workload: Workload, *, platform: Platform) -> Manifest:
+    spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": workload.match_labels},
+        "policyTypes": ["Ingress", "Egress"],
+    }
+    # Empty lists are omitted: the API server drops them, and keeping them would read as drift.
+    ingress = [_ingress_rule(service, workload, caller) for caller in workload.callers]
+    if ingress:
+        spec["ingress"] = ingress
+    spec["egress"] = [
+        *(_egress_rule(service, rule) for rule in workload.egress),
+        *_essential_egress(platform),
+    ]
+    return child_manifest(
+        ChildKind.NETWORK_POLICY, service, workload, spec=spec, pci_requirements="1.2.1,1.3.1,1.3.2"
+    )
+
+
+def _ingress_rule(service: PaymentService, workload: Workload, caller: Caller) -> dict[str, Any]:
+    if caller.workload is not None:
+        peer = {"podSelector": {"matchLabels": service.workload(caller.workload).match_labels}}
+    else:
+        # A principal is a ServiceAccount, which L3 cannot see: admit its namespace here and let the
+        # AuthorizationPolicy check the exact identity at L7.
+        assert caller.principal is not None
+        peer = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: caller.principal.namespace}}}
+    rule: dict[str, Any] = {"from": [peer]}
+    ports = _ports(workload, caller.ports or workload.port_numbers())
+    if ports:
+        rule["ports"] = ports
+    return rule
+
+
+def _egress_rule(service: PaymentService, rule: EgressRule) -> dict[str, Any]:
+    if rule.workload is not None:
+        target = service.workload(rule.workload)
+        peer: dict[str, Any] = {"podSelector": {"matchLabels": target.match_labels}}
+        ports = _ports(target, rule.ports or target.port_numbers())
+    else:
+        assert rule.cidr is not None
+        peer = {"ipBlock": {"cidr": str(rule.cidr)}}
+        ports = [{"port": port, "protocol": "TCP"} for port in rule.ports]
+    egress: dict[str, Any] = {"to": [peer]}
+    if ports:
+        egress["ports"] = ports
+    return egress
+
+
+def _essential_egress(platform: Platform) -> list[dict[str, Any]]:
+    dns = {
+        "to": [_pods_in(platform.dns_namespace, platform.dns_pod_labels)],
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    }
+    mesh = {
+        "to": [_pods_in(platform.mesh_namespace, platform.mesh_pod_labels)],
+        "ports": [{"port": platform.mesh_port, "protocol": "TCP"}],
+    }
+    return [dns, mesh]
+
+
+def _pods_in(namespace: str, labels: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    return {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
+        "podSelector": {"matchLabels": dict(labels)},
+    }
+
+
+def _ports(workload: Workload, numbers: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Ports with an explicit protocol (the API server would default it, and a default reads as drift)."""
+    protocols = {port.port: str(port.protocol) for port in workload.ports}
+    return [{"port": number, "protocol": protocols.get(number, "TCP")} for number in numbers]
