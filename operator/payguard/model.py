@@ -265,9 +265,8 @@ def parse_payment_service(body: Mapping[str, Any]) -> PaymentService:
     """
     body = _mapping(body, "")
     metadata = _mapping(body.get("metadata"), "metadata")
-    name = _required_string(
-        metadata, "name", "metadata", pattern=_DNS_LABEL, max_length=MAX_CHILD_NAME_LENGTH
-    )
+    name = _required_string(metadata, "name", "metadata", pattern=_DNS_LABEL, max_length=61)
+    # A file rendered offline may omit the namespace; kubectl would then use "default" too.
     namespace = _optional_string(metadata, "namespace", "metadata", default="default", pattern=_DNS_LABEL)
     spec = _mapping(body.get("spec"), "spec", fields=_SPEC_FIELDS)
     trust_domain = _optional_string(
