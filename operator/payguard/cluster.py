@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 REPORTING_CONTROLLER = "payguard.dev/operator"
 
 
@@ -98,6 +100,39 @@ class Cluster:
             raise _api_error(action, error) from None
         return cast(dict[str, Any], live)
 
+    def remove_fields(
+        self,
+        *,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        fields: tuple[tuple[str, ...], ...],
+    ) -> None:
+        """Removes fields another manager added, which server-side apply cannot prune.
+
+        Apply only drops fields its own manager stops sending; a co-owned value would survive. A JSON
+        patch guarded by the resourceVersion removes exactly these paths of exactly the object we read.
+        """
+        resource = CHILD_TYPES[kind]
+        operations: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}
+        ]
+        operations += [{"op": "remove", "path": _json_pointer(keys)} for keys in fields]
+        try:
+            self._custom.patch_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                namespace,
+                resource.plural,
+                name,
+                operations,
+                field_manager=FIELD_MANAGER,
+                _content_type=JSON_PATCH,
+            )
+        except ApiException as error:
+            raise _api_error(f"Remove foreign fields of {kind} {namespace}/{name}", error) from None
+
     def delete(self, *, kind: str, namespace: str, name: str, uid: str) -> None:
         """Deletes exactly the object with this UID; a newer object under the same name is left alone."""
         resource = CHILD_TYPES[kind]
@@ -158,7 +193,11 @@ class Cluster:
         event = {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
+            # Named like client-go's recorder does; the API server refuses a generateName ending in ".".
+            "metadata": {
+                "name": f"{metadata['name']}.{time.time_ns():x}",
+                "namespace": metadata["namespace"],
+            },
             "eventTime": now,
             "reportingController": REPORTING_CONTROLLER,
             "reportingInstance": REPORTING_CONTROLLER,
@@ -186,6 +225,10 @@ class Cluster:
                 metadata["name"],
                 error.reason,
             )
+
+
+def _json_pointer(keys: tuple[str, ...]) -> str:
+    return "/" + "/".join(key.replace("~", "~0").replace("/", "~1") for key in keys)
 
 
 def _api_error(action: str, error: ApiException) -> ApiError:

@@ -15,8 +15,8 @@ class Drift:
 
     `changed` are field paths whose live value differs from, or lacks, the desired one. `foreign` are map
     keys present only on the live object (outside lists): server-side apply leaves fields it does not
-    own in place, so the repair must claim them before it can drop them. Lists are atomic in every kind
-    payguard writes, so anything extra inside a list is reverted by one apply and counts as `changed`.
+    own in place, so the repair removes them explicitly. Lists are atomic in every kind payguard
+    writes, so anything extra inside a list is reverted by one apply and counts as `changed`.
     """
 
     changed: tuple[str, ...] = ()
@@ -87,30 +87,3 @@ def _compare(
             )
     elif desired != live:
         changed.append(path)
-
-
-def claim_foreign_fields(
-    desired: Mapping[str, Any], live: Mapping[str, Any], foreign: tuple[FieldKeys, ...]
-) -> dict[str, Any]:
-    """The desired object plus the live values at the foreign keys, for a first apply that claims them.
-
-    Applied with force, it makes payguard their manager; the next apply of the desired object then
-    removes them, because server-side apply prunes the fields its manager stops sending.
-    """
-    claimed: dict[str, Any] = _deep_copy(desired)
-    for keys in foreign:
-        source: Any = live
-        target: Any = claimed
-        for key in keys[:-1]:
-            source = source[key]
-            target = target.setdefault(key, {})
-        target[keys[-1]] = _deep_copy(source[keys[-1]])
-    return claimed
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _deep_copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(item) for item in value]
-    return value

@@ -58,6 +58,10 @@ class Runtime:
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:
+    """The shared runtime, made on first use: kopf runs startup before login, and logs in again on 401."""
+    if "runtime" not in memo:
+        settings: RunSettings = memo["settings"]
+        memo["runtime"] = Runtime(settings=settings, cluster=Cluster(load_api_client(settings.kubeconfig)))
     runtime: Runtime = memo["runtime"]
     return runtime
 
@@ -65,9 +69,6 @@ def _runtime(memo: kopf.Memo) -> Runtime:
 @kopf.on.login()
 def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     """kopf watches with the same credentials the pass writes with (kubeconfig, or in-cluster token)."""
-    if "runtime" not in memo:  # kopf logs in again after a 401; keep the one runtime
-        settings: RunSettings = memo["settings"]
-        memo["runtime"] = Runtime(settings=settings, cluster=Cluster(load_api_client(settings.kubeconfig)))
     configuration = _runtime(memo).cluster.api_client.configuration
     # Newer clients keep the token under "BearerToken", older ones under "authorization".
     header = configuration.get_api_key_with_prefix("BearerToken")

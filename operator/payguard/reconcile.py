@@ -26,7 +26,7 @@ from payguard.conditions import (
     merge_conditions,
     ready_condition,
 )
-from payguard.drift import Drift, claim_foreign_fields, detect_drift
+from payguard.drift import Drift, detect_drift
 from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService, parse_payment_service
 from payguard.posture import MTLSPosture, Widening, effective_mtls, is_owned_by, least_privilege_findings
 from payguard.render import Manifest, Platform, child_key, render_children
@@ -119,7 +119,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     desired = render_children(service, platform=context.platform)
     live = _live_children(service, context.cache)
     for manifest in desired:
-        result, applied = _converge(service, manifest, live.get(child_key(manifest)), context)
+        result, applied = _converge(service, body, manifest, live.get(child_key(manifest)), context)
         report.children.append(result)
         if applied is not None:
             live[child_key(manifest)] = applied
@@ -160,7 +160,11 @@ def _live_children(service: PaymentService, cache: ObjectCache) -> dict[tuple[st
 
 
 def _converge(
-    service: PaymentService, manifest: Manifest, live: Mapping[str, Any] | None, context: PassContext
+    service: PaymentService,
+    body: Mapping[str, Any],
+    manifest: Manifest,
+    live: Mapping[str, Any] | None,
+    context: PassContext,
 ) -> tuple[ChildResult, dict[str, Any] | None]:
     kind, namespace, name = child_key(manifest)
     workload = manifest["metadata"]["labels"][WORKLOAD_LABEL]
@@ -170,6 +174,10 @@ def _converge(
 
     if live is not None and not is_owned_by(live, service_uid=service.uid):
         return result(Outcome.CONFLICT), None
+    if live is None and service.drift_policy is DriftPolicy.REPORT and _generation_reconciled(service, body):
+        # The spec has not changed since a pass applied it, so a missing child was deleted by hand.
+        metrics.DRIFT_DETECTED.labels(kind=kind).inc()
+        return result(Outcome.DRIFTED, Drift(changed=("(deleted)",))), None
     drift = NO_DRIFT if live is None else detect_drift(manifest, live)
     if live is not None and not drift:
         return result(Outcome.UNCHANGED), None
@@ -179,9 +187,14 @@ def _converge(
             return result(Outcome.DRIFTED, drift), None
     try:
         if live is not None and drift.foreign:
-            # Claim the fields another manager added, so that the next apply can drop them.
-            context.cluster.apply(claim_foreign_fields(manifest, live, drift.foreign))
-            metrics.WRITES.labels(verb="apply", kind=kind).inc()
+            context.cluster.remove_fields(
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                resource_version=live["metadata"]["resourceVersion"],
+                fields=drift.foreign,
+            )
+            metrics.WRITES.labels(verb="patch", kind=kind).inc()
         applied = context.cluster.apply(manifest)
         metrics.WRITES.labels(verb="apply", kind=kind).inc()
     except ApiError as error:
@@ -192,6 +205,10 @@ def _converge(
     metrics.DRIFT_REVERTED.labels(kind=kind).inc()
     logger.info("Reverted drift in %s %s/%s: %s", kind, namespace, name, ", ".join(drift.paths))
     return result(Outcome.REVERTED, drift), applied
+
+
+def _generation_reconciled(service: PaymentService, body: Mapping[str, Any]) -> bool:
+    return bool((body.get("status") or {}).get("observedGeneration") == service.generation)
 
 
 def _prune(

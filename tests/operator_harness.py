@@ -1,0 +1,118 @@
+"""Runs payguard in-process against a test cluster, under its real RBAC and a ServiceAccount token."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kopf
+import yaml
+from kubernetes import client
+
+import payguard.handlers  # noqa: F401  (registers the handlers)
+from kube import TestCluster
+from payguard.settings import RunSettings
+
+REPO = Path(__file__).resolve().parent.parent
+RBAC_RULES = REPO / "charts" / "payguard" / "files" / "clusterrole-rules.yaml"
+OPERATOR_NAMESPACE = "payguard-system"
+OPERATOR_ACCOUNT = "payguard"
+T = TypeVar("T")
+
+
+def rbac_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = yaml.safe_load(RBAC_RULES.read_text())
+    return rules
+
+
+def grant_operator_rbac(cluster: TestCluster) -> None:
+    """The ServiceAccount and ClusterRole(Binding) the chart creates, from the same rules file."""
+    core = client.CoreV1Api(cluster.api_client)
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client)
+    for create in (
+        lambda: core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE))
+        ),
+        lambda: core.create_namespaced_service_account(
+            OPERATOR_NAMESPACE, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=OPERATOR_ACCOUNT))
+        ),
+    ):
+        try:
+            create()
+        except client.exceptions.ApiException as error:
+            if error.status != 409:
+                raise
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "payguard"},
+            "rules": rbac_rules(),
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "payguard"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "payguard"},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": OPERATOR_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
+            ],
+        }
+    )
+
+
+@contextmanager
+def running_operator(settings: RunSettings, *, startup_timeout: float = 60.0) -> Iterator[None]:
+    """kopf's own event loop in a thread, stopped through its stop flag when the block ends."""
+    stop = threading.Event()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(
+                kopf.operator(
+                    standalone=True,
+                    clusterwide=settings.clusterwide,
+                    namespaces=list(settings.namespaces),
+                    memo=kopf.Memo(settings=settings),
+                    stop_flag=stop,
+                    ready_flag=ready,
+                )
+            )
+        except BaseException as error:  # surfaced to the test below
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="payguard-operator", daemon=True)
+    thread.start()
+    if not ready.wait(startup_timeout):
+        stop.set()
+        raise TimeoutError(f"payguard did not start: {failure}")
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        if failure:
+            raise failure[0]
+
+
+def eventually(
+    probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> T:
+    """Polls until probe returns something truthy; fails with `what` (and the last value) otherwise."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}; last value: {last!r}")
