@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cluster_dir=${CLUSTER_DIR:-$PWD/.localcluster}
-example=${DEMO_EXAMPLE:-examples/payments-platform.yaml}
+example=${DEMO_EXAMPLE:-examples/checkout.yaml}
 
 if [ -z "${KUBECONFIG:-}" ]; then
   KUBECONFIG=$(.venv/bin/python hack/localcluster.py --state-dir "$cluster_dir" up | tail -n 1 | cut -d= -f2-)

@@ -33,7 +33,6 @@ def rbac_rules() -> list[dict[str, Any]]:
 def grant_operator_rbac(cluster: TestCluster) -> None:
     """The ServiceAccount and ClusterRole(Binding) the chart creates, from the same rules file."""
     core = client.CoreV1Api(cluster.api_client)
-    rbac = client.RbacAuthorizationV1Api(cluster.api_client)
     for create in (
         lambda: core.create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE))

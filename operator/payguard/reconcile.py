@@ -159,7 +159,7 @@ def _live_children(service: PaymentService, cache: ObjectCache) -> dict[tuple[st
     return found
 
 
-def _converge(
+def _converge(  # noqa: PLR0911 - one return per outcome reads clearest
     service: PaymentService,
     body: Mapping[str, Any],
     manifest: Manifest,
@@ -384,6 +384,9 @@ def _least_privilege_condition(widening: Sequence[Widening]) -> Condition:
     return Condition(ConditionType.LEAST_PRIVILEGE, False, widening[0].reason, message)
 
 
+_CHILD_STATE = {Outcome.CREATED: "Applied", Outcome.UNCHANGED: "Applied", Outcome.REVERTED: "Applied"}
+
+
 def _summaries(service: PaymentService, report: PassReport, mtls: Sequence[MTLSPosture]) -> dict[str, Any]:
     by_workload: dict[str, dict[str, str]] = {w.name: {"name": w.name} for w in service.workloads}
     for posture in mtls:
@@ -391,7 +394,8 @@ def _summaries(service: PaymentService, report: PassReport, mtls: Sequence[MTLSP
     for child in report.children:
         field_name = {"AuthorizationPolicy": "authorization", "NetworkPolicy": "network"}.get(child.kind)
         if field_name:
-            by_workload[child.workload][field_name] = child.outcome
+            # A state, not what this pass did, so a quiet pass leaves the status untouched.
+            by_workload[child.workload][field_name] = _CHILD_STATE.get(child.outcome, child.outcome)
     return {"workloadCount": len(service.workloads), "workloads": list(by_workload.values())}
 
 
