@@ -76,6 +76,9 @@ def run_operator(run_settings: RunSettings, *, verbose: bool) -> int:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # kopf logs every handler call at INFO; payguard logs what it does itself.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(
         standalone=True,
         clusterwide=run_settings.clusterwide,
