@@ -65,10 +65,11 @@ test-unit: venv ## Unit tests only (no cluster)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: kind-up
-kind-up: ## Create a kind cluster from kind-config.yaml (needs Docker and kind)
+kind-up: venv ## Create a kind cluster from kind-config.yaml with the Istio, cert-manager and payguard CRDs (needs Docker)
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "kind-up: no Docker engine here; use make cluster-up" >&2; exit 1; }
 	kind create cluster --name payguard --config kind-config.yaml
-	kubectl --context kind-payguard apply --server-side -f crds/
+	KUBECONFIG=$$(mktemp) && kind get kubeconfig --name payguard > $$KUBECONFIG && \
+	  KUBECONFIG=$$KUBECONFIG $(BIN)/python hack/localcluster.py install-crds
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster

@@ -11,8 +11,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
   log_dir=$cluster_dir
 else
   echo "demo: using the cluster in KUBECONFIG=$KUBECONFIG"
-  kubectl apply --server-side -f crds/
-  kubectl wait --for=condition=Established --timeout=60s -f crds/
+  .venv/bin/python hack/localcluster.py install-crds  # payguard's, Istio's and cert-manager's CRDs
   log_dir=$(mktemp -d)
 fi
 export KUBECONFIG

@@ -230,6 +230,42 @@ def kubeconfig_document(
     }
 
 
+def install_crds(kubeconfig: Path) -> None:
+    """Applies the upstream Istio and cert-manager CRDs and payguard's own, server-side, and waits."""
+    documents = [
+        doc
+        for path in [*upstream_crd_files(), *payguard_crd_files()]
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") == "CustomResourceDefinition"
+    ]
+    client = config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        crds = dynamic.DynamicClient(client).resources.get(
+            api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+        )
+        for doc in documents:
+            # Server-side: two upstream CRDs exceed the client-side apply annotation limit.
+            crds.server_side_apply(
+                body=doc,
+                name=doc["metadata"]["name"],
+                field_manager="payguard-hack",
+                force_conflicts=True,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        pending = {doc["metadata"]["name"] for doc in documents}
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                conditions = crds.get(name=name).to_dict().get("status", {}).get("conditions") or []
+                if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                    pending.discard(name)
+            time.sleep(0.2 if pending else 0)
+        if pending:
+            raise TimeoutError(f"CRDs not established: {sorted(pending)}")
+    finally:
+        client.close()
+    log(f"installed {len(documents)} CRDs")
+
+
 # --- the cluster --------------------------------------------------------------------------------------
 
 
@@ -306,36 +342,7 @@ class LocalCluster:
     # -- CRDs
 
     def install_crds(self) -> None:
-        """Applies the upstream Istio and cert-manager CRDs and payguard's own, server-side, and waits."""
-        documents = [
-            doc
-            for path in [*upstream_crd_files(), *payguard_crd_files()]
-            for doc in yaml.safe_load_all(path.read_text())
-            if doc and doc.get("kind") == "CustomResourceDefinition"
-        ]
-        with self.api_client() as client:
-            crds = dynamic.DynamicClient(client).resources.get(
-                api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
-            )
-            for doc in documents:
-                # Server-side: two upstream CRDs exceed the client-side apply annotation limit.
-                crds.server_side_apply(
-                    body=doc,
-                    name=doc["metadata"]["name"],
-                    field_manager="payguard-hack",
-                    force_conflicts=True,
-                )
-            deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-            pending = {doc["metadata"]["name"] for doc in documents}
-            while pending and time.monotonic() < deadline:
-                for name in sorted(pending):
-                    conditions = crds.get(name=name).to_dict().get("status", {}).get("conditions") or []
-                    if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
-                        pending.discard(name)
-                time.sleep(0.2 if pending else 0)
-            if pending:
-                raise TimeoutError(f"CRDs not established: {sorted(pending)}")
-        log(f"installed {len(documents)} CRDs")
+        install_crds(self.kubeconfig)
 
     @contextlib.contextmanager
     def api_client(self) -> Iterator[object]:
@@ -532,7 +539,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster.up()
         print(f"KUBECONFIG={cluster.kubeconfig}")
     elif args.command == "install-crds":
-        cluster.install_crds()
+        # Into the cluster in $KUBECONFIG when set (kind, say), else into the local control plane.
+        install_crds(Path(os.environ.get("KUBECONFIG") or cluster.kubeconfig))
     else:
         cluster.down()
     return 0
