@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -108,7 +108,7 @@ def merge_conditions(
     Conditions of other types already in the status (e.g. set by a later pass kind) are kept as they are.
     """
     before = {c.get("type"): c for c in previous}
-    timestamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    timestamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     merged: dict[str, dict[str, Any]] = {}
     for condition in current:
         old = before.get(condition.type)

@@ -6,7 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FieldKeys = tuple[str, ...]  # map keys from the top of the object, e.g. ("spec", "portLevelMtls", "8443")
+FieldKeys = tuple[str, ...]
+# Annotations that switch a policy off when present (Istio skips enforcing a dry-run policy): anyone may
+# add annotations, but on a payguard object these only ever carry the value payguard renders.
+GUARDED_ANNOTATIONS = (
+    "istio.io/dry-run",
+)  # map keys from the top of the object, e.g. ("spec", "portLevelMtls", "8443")
 
 
 @dataclass(frozen=True)
@@ -14,9 +19,9 @@ class Drift:
     """How a live object differs from what payguard wants.
 
     `changed` are field paths whose live value differs from, or lacks, the desired one. `foreign` are map
-    keys present only on the live object (outside lists): server-side apply leaves fields it does not
-    own in place, so the repair removes them explicitly. Lists are atomic in every kind payguard
-    writes, so anything extra inside a list is reverted by one apply and counts as `changed`.
+    keys present only on the live object (outside lists), and guarded annotations: server-side apply
+    leaves fields it does not own in place, so the repair removes them explicitly. Lists are atomic in
+    every kind payguard writes, so anything extra inside a list is reverted by one apply (`changed`).
     """
 
     changed: tuple[str, ...] = ()
@@ -48,6 +53,8 @@ def detect_drift(desired: Mapping[str, Any], live: Mapping[str, Any]) -> Drift:
         for key, value in (desired_meta.get(field) or {}).items():
             if live_values.get(key) != value:
                 changed.append(format_keys(("metadata", field, key)))
+    unwanted = set(live_meta.get("annotations") or {}) - set(desired_meta.get("annotations") or {})
+    foreign.extend(("metadata", "annotations", key) for key in GUARDED_ANNOTATIONS if key in unwanted)
     live_owners = {ref.get("uid"): ref for ref in live_meta.get("ownerReferences") or []}
     for ref in desired_meta.get("ownerReferences") or []:
         if live_owners.get(ref["uid"], {}).get("controller") is not True:

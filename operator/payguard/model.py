@@ -566,6 +566,12 @@ def _check_references(workloads: Sequence[Workload], *, namespace: str) -> None:
                     f"{path}.egress[{index}].workload",
                     f"no workload named {rule.workload!r} in this PaymentService",
                 )
+            if not target.ports:
+                # No ports would render a NetworkPolicy rule open on every port and protocol.
+                raise InvalidSpec(
+                    f"{path}.egress[{index}].workload",
+                    f"workload {target.name!r} declares no ports, so there is nothing to call on it",
+                )
             for port_index, port in enumerate(rule.ports):
                 if port not in target.port_numbers():
                     raise InvalidSpec(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import pytest
-
 from payguard.conditions import (
     MAX_MESSAGE_LENGTH,
     Condition,
@@ -271,13 +269,6 @@ def test_transition_time_is_written_in_seconds_with_a_z_suffix() -> None:
     assert merged[0]["lastTransitionTime"] == NOW_TEXT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "conditions.py merge_conditions(): now.strftime('%Y-%m-%dT%H:%M:%SZ') formats the wall time of any "
-        "timezone and appends Z without converting to UTC; latent while reconcile's clock is UTC"
-    ),
-)
 def test_transition_time_of_a_non_utc_clock_is_written_in_utc() -> None:
     plus_two = datetime(2024, 6, 1, 14, 30, 45, tzinfo=timezone(timedelta(hours=2)))
     merged = merge_conditions([], [holds(ConditionType.IN_SYNC)], generation=1, now=plus_two)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
-
 from payguard.drift import Drift, detect_drift, format_keys
 
 UID = "00000000-0000-0000-0000-000000000001"
@@ -297,15 +295,6 @@ def test_missing_spec_is_changed() -> None:
 # --- known gaps ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "drift.py detect_drift(): only desired labels/annotations are compared, so an `istio.io/dry-run: "
-        '"true"` annotation on the live AuthorizationPolicy that payguard does not want is not drift. '
-        "reconcile._converge only applies on drift, so after Audit -> Enforce the policy stays dry-run "
-        "(not enforced), and anyone can disable an enforced policy with the annotation unnoticed"
-    ),
-)
 def test_unwanted_dry_run_annotation_on_an_enforced_authorization_policy_is_drift() -> None:
     desired = desired_authorization_policy(dry_run=False)
     live = live_copy(desired_authorization_policy(dry_run=True))

@@ -347,15 +347,6 @@ def test_platform_override_moves_the_essential_egress() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "render/network.py _ports(): protocols = {port.port: protocol} keeps one protocol per port number, "
-        "and Workload.port_numbers() deduplicates numbers, so a port declared as 53/UDP and 53/TCP "
-        "(valid per model._parse_ports) is admitted only as 53/TCP"
-    ),
-)
 def test_port_number_declared_for_two_protocols_is_admitted_on_both() -> None:
     dns_ports = [
         {"name": "dns-udp", "port": 53, "protocol": "UDP"},
@@ -373,15 +364,6 @@ def test_port_number_declared_for_two_protocols_is_admitted_on_both() -> None:
     assert egress[0]["ports"] == both
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "render/network.py _egress_rule(): egress to a workload that declares no ports, with no rule "
-        "ports, renders a rule without `ports`, which NetworkPolicy reads as every port and protocol; "
-        "the model accepts this spec, so L4 egress to those pods is wide open"
-    ),
-)
 def test_egress_to_a_workload_without_ports_opens_no_port_range() -> None:
     try:
         svc = service(workload("api", egress=[{"workload": "db"}]), workload("db"))

@@ -90,6 +90,15 @@ def _pods_in(namespace: str, labels: tuple[tuple[str, str], ...]) -> dict[str, A
 
 
 def _ports(workload: Workload, numbers: tuple[int, ...]) -> list[dict[str, Any]]:
-    """Ports with an explicit protocol (the API server would default it, and a default reads as drift)."""
-    protocols = {port.port: str(port.protocol) for port in workload.ports}
-    return [{"port": number, "protocol": protocols.get(number, "TCP")} for number in numbers]
+    """Each declared (port, protocol) of these numbers; explicit, as a defaulted protocol reads as drift."""
+    declared = {(port.port, str(port.protocol)) for port in workload.ports}
+    ports = []
+    for number in numbers:
+        protocols = sorted(
+            {protocol for (port, protocol) in declared if port == number}, key=_PROTOCOL_ORDER.index
+        )
+        ports += [{"port": number, "protocol": protocol} for protocol in protocols or ["TCP"]]
+    return ports
+
+
+_PROTOCOL_ORDER = ["UDP", "TCP", "SCTP"]
