@@ -399,3 +399,58 @@ def test_deleting_the_payment_service_garbage_collects_its_children(
                 ),
                 what=f"{kind} checkout-{workload} garbage-collected",
             )
+
+
+def test_dry_run_annotation_added_by_hand_is_removed(cluster: TestCluster, namespace: str) -> None:
+    apply_and_wait_ready(cluster, checkout(namespace))
+
+    patch_child(
+        cluster,
+        "AuthorizationPolicy",
+        namespace,
+        "checkout-order-service",
+        {"metadata": {"annotations": {"istio.io/dry-run": "true"}}},
+    )
+
+    def enforced_again() -> bool:
+        live = get_child(cluster, "AuthorizationPolicy", namespace, "checkout-order-service")
+        return live is not None and "istio.io/dry-run" not in (live["metadata"].get("annotations") or {})
+
+    eventually(enforced_again, what="dry-run annotation removed")
+    in_sync = wait_condition(cluster, namespace, "InSync", status="True", reason="DriftReverted")
+    assert "metadata.annotations[istio.io/dry-run]" in in_sync["message"]
+
+
+def test_switching_from_audit_to_enforce_makes_policies_enforcing(
+    cluster: TestCluster, namespace: str
+) -> None:
+    cluster.apply(checkout(namespace, enforcement="Audit"))
+    wait_condition(cluster, namespace, "Ready", status="False", reason="AuditMode")
+
+    apply_and_wait_ready(cluster, checkout(namespace, enforcement="Enforce"))
+
+    for workload in WORKLOADS:
+        policy = get_child(cluster, "AuthorizationPolicy", namespace, f"checkout-{workload}")
+        assert policy is not None and "istio.io/dry-run" not in policy["metadata"]["annotations"]
+        assert get_child(cluster, "PeerAuthentication", namespace, f"checkout-{workload}") is not None
+        assert get_child(cluster, "NetworkPolicy", namespace, f"checkout-{workload}") is not None
+
+
+def test_spec_only_the_operator_can_refuse_keeps_the_last_good_controls(
+    cluster: TestCluster, namespace: str
+) -> None:
+    apply_and_wait_ready(cluster, checkout(namespace))
+    before = resource_versions(cluster, namespace)
+    body = checkout(namespace)
+    # Valid for the CRD, which cannot know the namespace: a principal that is one of our own workloads.
+    body["spec"]["workloads"][2]["callers"] = [
+        {"principal": {"namespace": namespace, "serviceAccount": "order-service"}}
+    ]
+
+    cluster.apply(body)
+
+    ready = wait_condition(cluster, namespace, "Ready", status="False", reason="InvalidSpec")
+    assert "spec.workloads[2].callers[0].principal" in ready["message"]
+    after = resource_versions(cluster, namespace)
+    del before["PaymentService"], after["PaymentService"]
+    assert after == before
