@@ -36,6 +36,7 @@ class ResourceType:
     version: str
     plural: str
     kind: str
+    namespaced: bool = True
 
     @property
     def api_version(self) -> str:
@@ -48,8 +49,16 @@ AUTHORIZATION_POLICIES = ResourceType(
     "security.istio.io", "v1", "authorizationpolicies", "AuthorizationPolicy"
 )
 NETWORK_POLICIES = ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
-CHILD_TYPES = {t.kind: t for t in (PEER_AUTHENTICATIONS, AUTHORIZATION_POLICIES, NETWORK_POLICIES)}
-WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values())
+CERTIFICATES = ResourceType("cert-manager.io", "v1", "certificates", "Certificate")
+CERTIFICATE_REQUESTS = ResourceType("cert-manager.io", "v1", "certificaterequests", "CertificateRequest")
+ISSUERS = ResourceType("cert-manager.io", "v1", "issuers", "Issuer")
+CLUSTER_ISSUERS = ResourceType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", namespaced=False)
+CHILD_TYPES = {
+    t.kind: t for t in (PEER_AUTHENTICATIONS, AUTHORIZATION_POLICIES, NETWORK_POLICIES, CERTIFICATES)
+}
+# Read for certificate posture only; payguard never writes these.
+OBSERVED_TYPES = {t.kind: t for t in (CERTIFICATE_REQUESTS, ISSUERS, CLUSTER_ISSUERS)}
+WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values(), *OBSERVED_TYPES.values())
 
 
 class ApiError(Exception):
@@ -153,7 +162,7 @@ class Cluster:
     def list(self, resource: ResourceType, *, namespace: str | None = None) -> list[dict[str, Any]]:
         """A full list with apiVersion and kind filled in on every item, as a watch event would carry them."""
         try:
-            if namespace is None:
+            if namespace is None or not resource.namespaced:
                 listed = self._custom.list_cluster_custom_object(
                     resource.group, resource.version, resource.plural
                 )

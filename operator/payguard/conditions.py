@@ -13,6 +13,7 @@ class ConditionType:
     MTLS_STRICT = "MTLSStrict"
     AUTHORIZATION_ENFORCED = "AuthorizationEnforced"
     NETWORK_ISOLATED = "NetworkIsolated"
+    CERTIFICATES_READY = "CertificatesReady"
     IN_SYNC = "InSync"
     LEAST_PRIVILEGE = "LeastPrivilege"
 
@@ -71,6 +72,7 @@ MAX_MESSAGE_LENGTH = 4096  # keeps status small; the Events carry the details
 _READY_PRIORITY = (
     ConditionType.IN_SYNC,
     ConditionType.MTLS_STRICT,
+    ConditionType.CERTIFICATES_READY,
     ConditionType.AUTHORIZATION_ENFORCED,
     ConditionType.NETWORK_ISOLATED,
     ConditionType.LEAST_PRIVILEGE,

@@ -20,8 +20,11 @@ import prometheus_client
 
 from payguard import metrics
 from payguard.cache import ObjectCache
+from payguard.certificates import CERTIFICATE_NAME_ANNOTATION
 from payguard.cluster import (
+    CERTIFICATES,
     CHILD_TYPES,
+    OBSERVED_TYPES,
     PAYMENT_SERVICES,
     WATCHED_TYPES,
     Cluster,
@@ -129,7 +132,9 @@ async def payment_service_changed(event: Mapping[str, Any], memo: kopf.Memo, **_
     body = event["object"]
     _remember(runtime.cache, PAYMENT_SERVICES.kind, event)
     metadata = body["metadata"]
-    if event.get("type") != "DELETED":
+    if event.get("type") == "DELETED":
+        metrics.forget_service(namespace=metadata["namespace"], service=metadata["name"])
+    else:
         runtime.queue.add((metadata["namespace"], metadata["name"]))
 
 
@@ -138,11 +143,11 @@ def _child_event_handler(resource: ResourceType) -> None:
     async def child_changed(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
         runtime = _runtime(memo)
         _remember(runtime.cache, resource.kind, event)
-        for key in _affected_services(runtime, event["object"]):
+        for key in _affected_services(runtime, resource, event["object"]):
             runtime.queue.add(key)
 
 
-for _resource in CHILD_TYPES.values():
+for _resource in (*CHILD_TYPES.values(), *OBSERVED_TYPES.values()):
     _child_event_handler(_resource)
 
 
@@ -155,14 +160,20 @@ def _remember(cache: ObjectCache, kind: str, event: Mapping[str, Any]) -> None:
         cache.put(kind, body)
 
 
-def _affected_services(runtime: Runtime, obj: Mapping[str, Any]) -> list[ServiceKey]:
-    """Our own child wakes its parent; a foreign policy wakes every service it may weaken or widen."""
+def _affected_services(runtime: Runtime, resource: ResourceType, obj: Mapping[str, Any]) -> list[ServiceKey]:
+    """Our own child wakes its parent; anything else wakes every service it may weaken, widen or sign for."""
     metadata = obj["metadata"]
     namespace = metadata.get("namespace", "")
     labels = metadata.get("labels") or {}
     if labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(SERVICE_LABEL):
         return [(namespace, labels[SERVICE_LABEL])]
-    if namespace == runtime.settings.mesh_root_namespace:
+    if resource.kind == "CertificateRequest":
+        # Signed for one of our Certificates: wake the service that owns that Certificate.
+        certificate_name = (metadata.get("annotations") or {}).get(CERTIFICATE_NAME_ANNOTATION, "")
+        owner = runtime.cache.get(CERTIFICATES.kind, namespace=namespace, name=certificate_name)
+        service = ((owner or {}).get("metadata", {}).get("labels") or {}).get(SERVICE_LABEL)
+        return [(namespace, service)] if service else []
+    if not resource.namespaced or namespace == runtime.settings.mesh_root_namespace:
         return sorted(_service_keys(runtime))
     return sorted(key for key in _service_keys(runtime) if key[0] == namespace)
 
@@ -175,7 +186,7 @@ def _service_keys(runtime: Runtime) -> set[ServiceKey]:
 
 
 def _prime(runtime: Runtime, resource: ResourceType) -> None:
-    if runtime.settings.clusterwide:
+    if runtime.settings.clusterwide or not resource.namespaced:
         items = runtime.cluster.list(resource)
     else:
         items = [

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from payguard.certificates import SEVERITY, CertificatePosture
 
 RECONCILES = Counter("payguard_reconciles", "Reconcile passes, by result", ["result"])
 RECONCILE_DURATION = Histogram(
@@ -15,3 +21,50 @@ DRIFT_DETECTED = Counter("payguard_drift_detected", "Managed objects found drift
 DRIFT_REVERTED = Counter("payguard_drift_reverted", "Drifted managed objects repaired, by kind", ["kind"])
 MANAGED_OBJECTS = Gauge("payguard_managed_objects", "Objects payguard manages, by kind", ["kind"])
 PAYMENT_SERVICES_READY = Gauge("payguard_payment_services", "PaymentServices by Ready status", ["ready"])
+CERTIFICATE_EXPIRY = Gauge(
+    "payguard_certificate_expiry_timestamp_seconds",
+    "notAfter of each workload certificate, as a Unix time",
+    ["namespace", "payment_service", "workload"],
+)
+CERTIFICATE_RENEWAL = Gauge(
+    "payguard_certificate_renewal_timestamp_seconds",
+    "When cert-manager should renew each workload certificate, as a Unix time",
+    ["namespace", "payment_service", "workload"],
+)
+CERTIFICATES = Gauge(
+    "payguard_certificates", "Workload certificates by posture (CertificatesReady reasons)", ["posture"]
+)
+
+_lock = threading.Lock()
+_postures: dict[tuple[str, str, str], str] = {}
+
+
+def record_certificates(*, namespace: str, service: str, postures: Iterable[CertificatePosture]) -> None:
+    """Per-workload timestamps, and the fleet-wide count of certificates by posture."""
+    with _lock:
+        for key in [k for k in _postures if k[:2] == (namespace, service)]:
+            del _postures[key]
+        for posture in postures:
+            labels = (namespace, service, posture.workload)
+            _postures[labels] = posture.reason
+            if posture.issued is not None:
+                CERTIFICATE_EXPIRY.labels(*labels).set(posture.issued.not_after.timestamp())
+            if posture.renewal_time is not None:
+                CERTIFICATE_RENEWAL.labels(*labels).set(posture.renewal_time.timestamp())
+        _refresh_certificate_counts()
+
+
+def forget_service(*, namespace: str, service: str) -> None:
+    """Drops the series of a deleted PaymentService, so dashboards do not show ghosts."""
+    with _lock:
+        for labels in [k for k in _postures if k[:2] == (namespace, service)]:
+            del _postures[labels]
+            for gauge in (CERTIFICATE_EXPIRY, CERTIFICATE_RENEWAL):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+        _refresh_certificate_counts()
+
+
+def _refresh_certificate_counts() -> None:
+    for posture in SEVERITY:
+        CERTIFICATES.labels(posture=posture).set(sum(1 for reason in _postures.values() if reason == posture))

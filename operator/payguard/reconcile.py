@@ -17,6 +17,14 @@ from typing import Any
 
 from payguard import metrics
 from payguard.cache import ObjectCache
+from payguard.certificates import (
+    SEVERITY,
+    CertificatePosture,
+    CertificateReason,
+    assess_certificate,
+    issuer_key,
+    latest_request,
+)
 from payguard.cluster import CHILD_TYPES, PAYMENT_SERVICES, ApiError, Cluster
 from payguard.conditions import (
     Condition,
@@ -30,6 +38,7 @@ from payguard.drift import Drift, detect_drift
 from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService, parse_payment_service
 from payguard.posture import MTLSPosture, Widening, effective_mtls, is_owned_by, least_privilege_findings
 from payguard.render import Manifest, Platform, child_key, render_children
+from payguard.render.certificates import certificate_secret_name
 from payguard.render.metadata import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WORKLOAD_LABEL
 
 logger = logging.getLogger(__name__)
@@ -142,10 +151,39 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         other_services=_other_services(service, context.cache),
         mesh_root_namespace=context.mesh_root_namespace,
     )
+    certificates = _certificate_postures(service, live, context)
+    metrics.record_certificates(namespace=service.namespace, service=service.name, postures=certificates)
     previous = _previous_conditions(body)
-    conditions = _conditions(service, report, mtls, widening, previous=previous)
-    _write_status(body, conditions, context, report, extra=_summaries(service, report, mtls))
+    conditions = _conditions(service, report, mtls, widening, certificates, previous=previous)
+    _write_status(body, conditions, context, report, extra=_summaries(service, report, mtls, certificates))
     return report
+
+
+def _certificate_postures(
+    service: PaymentService, live: Mapping[tuple[str, str, str], dict[str, Any]], context: PassContext
+) -> list[CertificatePosture]:
+    """Each workload's certificate, judged from public API data only (never a Secret)."""
+    issuer_kind, issuer_namespace, issuer_name = issuer_key(service.certificates, namespace=service.namespace)
+    issuer = context.cache.get(issuer_kind, namespace=issuer_namespace, name=issuer_name)
+    requests = context.cache.list("CertificateRequest", namespaces=[service.namespace])
+    now = context.clock()
+    postures = []
+    for workload in service.workloads:
+        name = service.child_name(workload)
+        postures.append(
+            assess_certificate(
+                workload=workload.name,
+                name=name,
+                secret_name=certificate_secret_name(service, workload),
+                policy=service.certificates,
+                expected_uri=service.principal_of(workload).spiffe_id(service.trust_domain),
+                certificate=live.get(("Certificate", service.namespace, name)),
+                request=latest_request(requests, certificate_name=name),
+                issuer=issuer,
+                now=now,
+            )
+        )
+    return postures
 
 
 # --- children ----------------------------------------------------------------------------------------
@@ -299,12 +337,14 @@ def _conditions(
     report: PassReport,
     mtls: Sequence[MTLSPosture],
     widening: Sequence[Widening],
+    certificates: Sequence[CertificatePosture],
     *,
     previous: Mapping[str, Mapping[str, Any]],
 ) -> list[Condition]:
     audit = service.enforcement is Enforcement.AUDIT
     conditions = [
         _mtls_condition(mtls),
+        _certificates_condition(certificates),
         _policy_condition(ConditionType.AUTHORIZATION_ENFORCED, "AuthorizationPolicy", report, audit=audit),
         _policy_condition(ConditionType.NETWORK_ISOLATED, "NetworkPolicy", report, audit=audit),
         _in_sync_condition(service, report, previous=previous.get(ConditionType.IN_SYNC)),
@@ -319,6 +359,19 @@ def _mtls_condition(mtls: Sequence[MTLSPosture]) -> Condition:
         return Condition(ConditionType.MTLS_STRICT, True, Reason.STRICT, "Every workload requires mutual TLS")
     message = "; ".join(f"{p.workload}: {p.mode} ({p.detail})" for p in weak)
     return Condition(ConditionType.MTLS_STRICT, False, Reason.NOT_STRICT, message)
+
+
+def _certificates_condition(certificates: Sequence[CertificatePosture]) -> Condition:
+    failing = sorted((c for c in certificates if not c.healthy), key=lambda c: SEVERITY.index(c.reason))
+    if not failing:
+        return Condition(
+            ConditionType.CERTIFICATES_READY,
+            True,
+            CertificateReason.ISSUED,
+            f"{len(certificates)} certificates issued and within policy",
+        )
+    message = "; ".join(f"{c.workload}: {c.reason} ({c.message})" for c in failing)
+    return Condition(ConditionType.CERTIFICATES_READY, False, failing[0].reason, message)
 
 
 def _policy_condition(condition_type: str, kind: str, report: PassReport, *, audit: bool) -> Condition:
@@ -387,8 +440,15 @@ def _least_privilege_condition(widening: Sequence[Widening]) -> Condition:
 _CHILD_STATE = {Outcome.CREATED: "Applied", Outcome.UNCHANGED: "Applied", Outcome.REVERTED: "Applied"}
 
 
-def _summaries(service: PaymentService, report: PassReport, mtls: Sequence[MTLSPosture]) -> dict[str, Any]:
-    by_workload: dict[str, dict[str, str]] = {w.name: {"name": w.name} for w in service.workloads}
+def _summaries(
+    service: PaymentService,
+    report: PassReport,
+    mtls: Sequence[MTLSPosture],
+    certificates: Sequence[CertificatePosture],
+) -> dict[str, Any]:
+    by_workload: dict[str, dict[str, Any]] = {w.name: {"name": w.name} for w in service.workloads}
+    for certificate in certificates:
+        by_workload[certificate.workload]["certificate"] = certificate.summary()
     for posture in mtls:
         by_workload[posture.workload]["mtls"] = posture.mode
     for child in report.children:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from fake_cert_manager import FakeCertManager
 from kube import TestCluster
 from operator_harness import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, grant_operator_rbac, running_operator
 from payguard.settings import RunSettings
@@ -24,8 +26,48 @@ def operator_kubeconfig(cluster: TestCluster, tmp_path_factory: pytest.TempPathF
     )
 
 
+ISSUER = "payments-ca"  # the ClusterIssuer the examples name
+
+
 @pytest.fixture(scope="session")
-def payguard_operator(operator_kubeconfig: Path) -> Iterator[RunSettings]:
+def cert_manager(cluster: TestCluster) -> Iterator[FakeCertManager]:
+    """Plays cert-manager's part (see tests/fake_cert_manager.py): a Ready ClusterIssuer that signs."""
+    fake = FakeCertManager(cluster)
+    fake.create_cluster_issuer(ISSUER)
+    fake.start()
+    yield fake
+    fake.stop()
+    assert not fake.errors, fake.errors
+
+
+class OperatorLog(logging.Handler):
+    """Every log line the in-process operator (and kopf) writes, for leak checks."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="session")
+def operator_log() -> Iterator[OperatorLog]:
+    handler = OperatorLog()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.DEBUG)  # the most talkative the operator can be
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+@pytest.fixture(scope="session")
+def payguard_operator(
+    operator_kubeconfig: Path, cert_manager: FakeCertManager, operator_log: OperatorLog
+) -> Iterator[RunSettings]:
     settings = RunSettings(kubeconfig=str(operator_kubeconfig), resync_seconds=RESYNC_SECONDS, workers=4)
     with running_operator(settings):
         yield settings

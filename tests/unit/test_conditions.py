@@ -94,11 +94,11 @@ def test_ready_message_names_failing_types_most_urgent_first() -> None:
 def test_unknown_failing_types_are_named_after_the_known_ones() -> None:
     ready = ready_condition(
         (
-            fails("CertificatesReady", "Expired", "cert expired"),
+            fails("SomethingNew", "Broken", "new check failed"),
             fails(ConditionType.NETWORK_ISOLATED, "X", "gone"),
         )
     )
-    assert ready.message == "NetworkIsolated: gone; CertificatesReady: cert expired"
+    assert ready.message == "NetworkIsolated: gone; SomethingNew: new check failed"
 
 
 def test_name_conflict_outranks_every_other_reason() -> None:

@@ -35,8 +35,14 @@ def test_rules_grant_exactly_what_the_operator_uses() -> None:
         ("security.istio.io", "peerauthentications"),
         ("security.istio.io", "authorizationpolicies"),
         ("networking.k8s.io", "networkpolicies"),
+        ("cert-manager.io", "certificates"),
     ):
         expected |= {(group, resource, v) for v in ("list", "watch", *writes)}
+    expected |= {
+        ("cert-manager.io", resource, verb)
+        for resource in ("certificaterequests", "issuers", "clusterissuers")
+        for verb in ("list", "watch")
+    }
     expected |= {("events.k8s.io", "events", "create")}
     expected |= {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
     assert granted == expected

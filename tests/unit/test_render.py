@@ -155,20 +155,22 @@ def test_every_network_policy_port_names_its_protocol(example: Path) -> None:
 # --- Enforce: what each workload gets --------------------------------------------------------------------
 
 
-def test_enforce_mode_renders_peer_authentication_authorization_policy_and_network_policy_per_workload() -> (
-    None
-):
+def test_enforce_mode_renders_every_control_per_workload() -> None:
     children = render_children(service(workload("api"), workload("db")))
     assert [child_key(c) for c in children] == [
         ("PeerAuthentication", "payments", "checkout-api"),
         ("AuthorizationPolicy", "payments", "checkout-api"),
         ("NetworkPolicy", "payments", "checkout-api"),
+        ("Certificate", "payments", "checkout-api"),
         ("PeerAuthentication", "payments", "checkout-db"),
         ("AuthorizationPolicy", "payments", "checkout-db"),
         ("NetworkPolicy", "payments", "checkout-db"),
+        ("Certificate", "payments", "checkout-db"),
     ]
-    assert {c["apiVersion"] for c in children if c["kind"] != "NetworkPolicy"} == {"security.istio.io/v1"}
+    istio = {c["apiVersion"] for c in children if c["kind"] in ("PeerAuthentication", "AuthorizationPolicy")}
+    assert istio == {"security.istio.io/v1"}
     assert only(children, "NetworkPolicy", "checkout-api")["apiVersion"] == "networking.k8s.io/v1"
+    assert only(children, "Certificate", "checkout-api")["apiVersion"] == "cert-manager.io/v1"
 
 
 def test_peer_authentication_is_strict_for_the_workload_selector() -> None:
@@ -381,7 +383,7 @@ def test_enforce_mode_marks_nothing_as_dry_run() -> None:
 # --- Audit -----------------------------------------------------------------------------------------------
 
 
-def test_audit_mode_renders_only_dry_run_authorization_policies() -> None:
+def test_audit_mode_renders_dry_run_authorization_policies_and_certificates_only() -> None:
     svc = service(
         workload("api", ports=[{"name": "https", "port": 8443}], callers=[{"workload": "db"}]),
         workload("db"),
@@ -390,10 +392,13 @@ def test_audit_mode_renders_only_dry_run_authorization_policies() -> None:
     children = render_children(svc)
     assert [child_key(c) for c in children] == [
         ("AuthorizationPolicy", "payments", "checkout-api"),
+        ("Certificate", "payments", "checkout-api"),
         ("AuthorizationPolicy", "payments", "checkout-db"),
+        ("Certificate", "payments", "checkout-db"),
     ]
     for child in children:
-        assert child["metadata"]["annotations"][DRY_RUN] == "true"
+        if child["kind"] == "AuthorizationPolicy":
+            assert child["metadata"]["annotations"][DRY_RUN] == "true"
     assert only(children, "AuthorizationPolicy", "checkout-api")["spec"]["rules"] == [
         {"from": [{"source": {"principals": ["cluster.local/ns/payments/sa/db-sa"]}}]}
     ]
@@ -401,9 +406,10 @@ def test_audit_mode_renders_only_dry_run_authorization_policies() -> None:
 
 def test_audit_example_writes_nothing_that_blocks_traffic() -> None:
     children = render_children(example_service("audit-mode"))
-    assert {c["kind"] for c in children} == {"AuthorizationPolicy"}
-    assert len(children) == 2
-    assert all(c["metadata"]["annotations"][DRY_RUN] == "true" for c in children)
+    assert {c["kind"] for c in children} == {"AuthorizationPolicy", "Certificate"}
+    assert len(children) == 4
+    policies = [c for c in children if c["kind"] == "AuthorizationPolicy"]
+    assert all(c["metadata"]["annotations"][DRY_RUN] == "true" for c in policies)
 
 
 # --- purity ----------------------------------------------------------------------------------------------
@@ -431,3 +437,18 @@ def test_rendered_children_do_not_share_mutable_state() -> None:
 def test_child_key_is_kind_namespace_and_name() -> None:
     child = render_children(example_service("minimal"))[0]
     assert child_key(child) == ("PeerAuthentication", "payments", "key-rotation-rotator")
+
+
+def test_certificate_carries_the_spiffe_identity_and_the_key_policy() -> None:
+    cert = only(render_children(example_service("checkout")), "Certificate", "checkout-order-service")
+    assert cert["spec"]["uris"] == ["spiffe://cluster.local/ns/payments/sa/order-service"]
+    assert cert["spec"]["secretName"] == "checkout-order-service-tls"
+    assert cert["spec"]["duration"] == "24h0m0s"
+    assert cert["spec"]["renewBefore"] == "8h0m0s"
+    assert cert["spec"]["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
+    assert cert["spec"]["usages"] == ["digital signature", "server auth", "client auth"]
+    assert cert["spec"]["issuerRef"] == {
+        "name": "payments-ca",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }

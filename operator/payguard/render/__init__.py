@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from payguard.model import Enforcement, PaymentService
+from payguard.render.certificates import certificate
 from payguard.render.istio import authorization_policy, peer_authentication
 from payguard.render.metadata import ChildKind, Manifest, child_key
 from payguard.render.network import Platform, network_policy
@@ -13,8 +14,9 @@ __all__ = ["ChildKind", "Manifest", "Platform", "child_key", "render_children"]
 def render_children(service: PaymentService, *, platform: Platform | None = None) -> tuple[Manifest, ...]:
     """Every child payguard wants for the service, in the order they are applied.
 
-    Enforce: PeerAuthentication (STRICT), AuthorizationPolicy, NetworkPolicy per workload.
-    Audit: only the AuthorizationPolicy, marked dry-run, so nothing that could block traffic is written.
+    Enforce: PeerAuthentication (STRICT), AuthorizationPolicy, NetworkPolicy and Certificate per workload.
+    Audit: the AuthorizationPolicy marked dry-run and the Certificate, so nothing that could block traffic
+    is written.
     """
     platform = platform or Platform()
     audit = service.enforcement is Enforcement.AUDIT
@@ -25,4 +27,5 @@ def render_children(service: PaymentService, *, platform: Platform | None = None
         children.append(authorization_policy(service, workload, dry_run=audit))
         if not audit:
             children.append(network_policy(service, workload, platform=platform))
+        children.append(certificate(service, workload))
     return tuple(children)

@@ -23,6 +23,7 @@ class ChildKind(StrEnum):
     PEER_AUTHENTICATION = "PeerAuthentication"
     AUTHORIZATION_POLICY = "AuthorizationPolicy"
     NETWORK_POLICY = "NetworkPolicy"
+    CERTIFICATE = "Certificate"
 
     @property
     def api_version(self) -> str:
@@ -33,6 +34,7 @@ _API_VERSIONS = {
     ChildKind.PEER_AUTHENTICATION: "security.istio.io/v1",
     ChildKind.AUTHORIZATION_POLICY: "security.istio.io/v1",
     ChildKind.NETWORK_POLICY: "networking.k8s.io/v1",
+    ChildKind.CERTIFICATE: "cert-manager.io/v1",
 }
 
 

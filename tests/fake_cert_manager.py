@@ -1,0 +1,302 @@
+"""A test stand-in that PLAYS CERT-MANAGER'S PART: no cert-manager controller can be built here.
+
+It does what cert-manager's certificates controller and a CA issuer would: for every Certificate it makes
+a private key and a CSR, creates a CertificateRequest (annotated with the certificate name and revision,
+owned by the Certificate), signs it with a test CA made with `cryptography`, and sets the statuses the way
+cert-manager does (CertificateRequest `Ready=True, reason=Issued` with `status.certificate` and
+`status.ca`; Certificate `Ready=True, reason=Ready` with notBefore, notAfter, renewalTime, revision). It
+writes the key to the Certificate's Secret, as cert-manager would, so tests can prove payguard never
+reads it. Faults (wrong identity, weak key, long validity, expired) are injected per namespace.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kube import TestCluster
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+UTC = datetime.UTC
+
+
+@dataclass(frozen=True)
+class Faults:
+    """How the issuer misbehaves for one namespace (all None: it behaves)."""
+
+    uri: str | None = None  # sign this URI SAN instead of the requested one
+    rsa_bits: int | None = None  # use an RSA key of this size whatever the Certificate asks
+    validity: datetime.timedelta | None = None  # sign for this long instead of spec.duration
+    expired: bool = False  # a certificate whose validity ended an hour ago
+    hold: bool = False  # never sign (the issuer is slow or stuck)
+
+
+class FakeCertManager:
+    """Polls Certificates and issues them; started and stopped by a pytest fixture."""
+
+    def __init__(self, cluster: TestCluster) -> None:
+        self._custom = client.CustomObjectsApi(cluster.api_client)
+        self._core = client.CoreV1Api(cluster.api_client)
+        self._faults: dict[str, Faults] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-cert-manager", daemon=True)
+        self.ca_key = ec.generate_private_key(ec.SECP256R1())
+        self.ca = _self_signed_ca(self.ca_key)
+        self.issued_pems: list[bytes] = []  # every certificate body and key issued, for leak checks
+        self.errors: list[BaseException] = []
+
+    def fault(self, namespace: str, faults: Faults) -> None:
+        self._faults[namespace] = faults
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    # -- issuers
+
+    def create_cluster_issuer(
+        self, name: str, *, ready: bool = True, message: str = "Signing CA verified"
+    ) -> None:
+        body = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "ClusterIssuer",
+            "metadata": {"name": name},
+            "spec": {"ca": {"secretName": f"{name}-ca"}},
+        }
+        try:
+            self._custom.create_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        self.set_cluster_issuer_ready(name, ready=ready, message=message)
+
+    def set_cluster_issuer_ready(self, name: str, *, ready: bool, message: str) -> None:
+        status = {
+            "conditions": [
+                _condition("Ready", ready, "KeyPairVerified" if ready else "ErrGetKeyPair", message)
+            ]
+        }
+        self._custom.patch_cluster_custom_object_status(
+            "cert-manager.io", "v1", "clusterissuers", name, {"status": status}
+        )
+
+    # -- the loop
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                listed = self._custom.list_cluster_custom_object("cert-manager.io", "v1", "certificates")
+                for certificate in listed["items"]:
+                    if not (certificate.get("status") or {}).get("revision"):
+                        self._issue(certificate)
+            except ApiException as error:
+                if error.status not in (404, 409, 403):  # raced a namespace deletion
+                    self.errors.append(error)
+            except Exception as error:
+                self.errors.append(error)
+
+    def _issue(self, certificate: dict[str, Any]) -> None:
+        metadata, spec = certificate["metadata"], certificate["spec"]
+        namespace, name = metadata["namespace"], metadata["name"]
+        faults = self._faults.get(namespace, Faults())
+        if faults.hold:
+            return
+        key = _private_key(spec.get("privateKey") or {}, faults)
+        uris = [faults.uri] if faults.uri else spec.get("uris", [])
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([]))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]), critical=False
+            )
+            .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
+        )
+        revision = 1
+        request_name = f"{name}-{revision}"
+        request = {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "CertificateRequest",
+            "metadata": {
+                "name": request_name,
+                "namespace": namespace,
+                "annotations": {
+                    "cert-manager.io/certificate-name": name,
+                    "cert-manager.io/certificate-revision": str(revision),
+                    "cert-manager.io/private-key-secret-name": f"{name}-{revision}-key",
+                },
+                "ownerReferences": [
+                    {
+                        "apiVersion": "cert-manager.io/v1",
+                        "kind": "Certificate",
+                        "name": name,
+                        "uid": metadata["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {
+                "request": base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode(),
+                "issuerRef": spec["issuerRef"],
+                "duration": spec.get("duration", "2160h0m0s"),
+                "usages": spec.get("usages", []),
+            },
+        }
+        try:
+            self._custom.create_namespaced_custom_object(
+                "cert-manager.io", "v1", namespace, "certificaterequests", request
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        signed = self._sign(csr, duration=_parse_duration(spec.get("duration", "2160h0m0s")), faults=faults)
+        pem = signed.public_bytes(serialization.Encoding.PEM)
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        self.issued_pems += [pem, key_pem]
+        self._write_secret(namespace, spec["secretName"], pem=pem, key_pem=key_pem)
+        ca_pem = self.ca.public_bytes(serialization.Encoding.PEM)
+        self._custom.patch_namespaced_custom_object_status(
+            "cert-manager.io",
+            "v1",
+            namespace,
+            "certificaterequests",
+            request_name,
+            {
+                "status": {
+                    "certificate": base64.b64encode(pem).decode(),
+                    "ca": base64.b64encode(ca_pem).decode(),
+                    "conditions": [
+                        _condition(
+                            "Approved",
+                            True,
+                            "cert-manager.io",
+                            "Certificate request has been approved by cert-manager.io",
+                        ),
+                        _condition("Ready", True, "Issued", "Certificate fetched from issuer successfully"),
+                    ],
+                }
+            },
+        )
+        renew_before = (
+            _parse_duration(spec.get("renewBefore", "0s"))
+            or (signed.not_valid_after_utc - signed.not_valid_before_utc) / 3
+        )
+        self._custom.patch_namespaced_custom_object_status(
+            "cert-manager.io",
+            "v1",
+            namespace,
+            "certificates",
+            name,
+            {
+                "status": {
+                    "conditions": [
+                        _condition("Ready", True, "Ready", "Certificate is up to date and has not expired")
+                    ],
+                    "notBefore": _text(signed.not_valid_before_utc),
+                    "notAfter": _text(signed.not_valid_after_utc),
+                    "renewalTime": _text(signed.not_valid_after_utc - renew_before),
+                    "revision": revision,
+                }
+            },
+        )
+
+    def _sign(
+        self, csr: x509.CertificateSigningRequest, *, duration: datetime.timedelta, faults: Faults
+    ) -> x509.Certificate:
+        now = datetime.datetime.now(UTC).replace(microsecond=0)
+        not_before, not_after = now, now + (faults.validity or duration)
+        if faults.expired:
+            not_before, not_after = now - datetime.timedelta(hours=2), now - datetime.timedelta(hours=1)
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(self.ca.subject)
+            .public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(san, critical=False)
+            .sign(self.ca_key, hashes.SHA256())
+        )
+
+    def _write_secret(self, namespace: str, name: str, *, pem: bytes, key_pem: bytes) -> None:
+        secret = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name),
+            type="kubernetes.io/tls",
+            data={"tls.crt": base64.b64encode(pem).decode(), "tls.key": base64.b64encode(key_pem).decode()},
+        )
+        try:
+            self._core.create_namespaced_secret(namespace, secret)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+
+def _private_key(spec: dict[str, Any], faults: Faults) -> PrivateKey:
+    if faults.rsa_bits:
+        return rsa.generate_private_key(public_exponent=65537, key_size=faults.rsa_bits)
+    algorithm, size = spec.get("algorithm", "RSA"), spec.get("size")
+    if algorithm == "ECDSA":
+        return ec.generate_private_key(ec.SECP384R1() if size == 384 else ec.SECP256R1())
+    if algorithm == "Ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    return rsa.generate_private_key(public_exponent=65537, key_size=size or 2048)
+
+
+def _self_signed_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "payguard test CA (fake cert-manager)")])
+    now = datetime.datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _condition(kind: str, ready: bool, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True" if ready else "False",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": _now_text(),
+    }
+
+
+def _parse_duration(text: str) -> datetime.timedelta:
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if not match:
+        raise ValueError(text)
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _text(value: datetime.datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _now_text() -> str:
+    return _text(datetime.datetime.now(UTC))
