@@ -217,6 +217,21 @@ def assess_certificate(  # noqa: PLR0911 - ordered checks, the first failure dec
     return failed(CertificateReason.ISSUED, f"valid until {_timestamp(issued.not_after)}")
 
 
+def next_change(posture: CertificatePosture, policy: CertificatePolicy, *, now: datetime) -> datetime | None:
+    """The next moment the posture changes by the clock alone (valid, due, expiring, expired)."""
+    if posture.issued is None or posture.renewal_time is None:
+        return None
+    issued = posture.issued
+    moments = (
+        issued.not_before,
+        posture.renewal_time + RENEWAL_GRACE,
+        issued.not_after - policy.renew_before / 2,
+        issued.not_after,
+    )
+    upcoming = [moment for moment in moments if moment > now]
+    return min(upcoming, default=None)
+
+
 def issuer_key(policy: CertificatePolicy, *, namespace: str) -> tuple[str, str, str]:
     """(kind, namespace, name) of the issuer; a ClusterIssuer has no namespace."""
     kind = str(policy.issuer_ref.kind)

@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -51,6 +52,7 @@ class Runtime:
     cache: ObjectCache = field(default_factory=ObjectCache)
     queue: WorkQueue[ServiceKey] = field(default_factory=WorkQueue)
     failures: dict[ServiceKey, int] = field(default_factory=dict)
+    wakeups: dict[ServiceKey, asyncio.TimerHandle] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -211,6 +213,7 @@ async def _run_pass(runtime: Runtime, key: ServiceKey) -> None:
     body = runtime.cache.get(PAYMENT_SERVICES.kind, namespace=namespace, name=name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         runtime.failures.pop(key, None)
+        _wake_for_certificates(runtime, key, None)
         return  # deleted: garbage collection removes the children through their ownerReferences
     try:
         report = await asyncio.to_thread(reconcile, body, runtime.context)
@@ -223,8 +226,20 @@ async def _run_pass(runtime: Runtime, key: ServiceKey) -> None:
         asyncio.get_running_loop().call_later(delay, runtime.queue.add, key)
         return
     runtime.failures.pop(key, None)
+    _wake_for_certificates(runtime, key, report.next_certificate_change)
     if report.writes:
         logger.info("Reconciled PaymentService %s/%s with %d writes", namespace, name, report.writes)
+
+
+def _wake_for_certificates(runtime: Runtime, key: ServiceKey, moment: datetime | None) -> None:
+    """One timer per service for the next certificate deadline: Expired shows even if nothing else changes."""
+    previous = runtime.wakeups.pop(key, None)
+    if previous is not None:
+        previous.cancel()
+    if moment is None:
+        return
+    delay = max((moment - datetime.now(UTC)).total_seconds() + 1, 0)  # just past the moment
+    runtime.wakeups[key] = asyncio.get_running_loop().call_later(delay, runtime.queue.add, key)
 
 
 def _update_gauges(runtime: Runtime) -> None:

@@ -24,6 +24,7 @@ from payguard.certificates import (
     assess_certificate,
     issuer_key,
     latest_request,
+    next_change,
 )
 from payguard.cluster import CHILD_TYPES, PAYMENT_SERVICES, ApiError, Cluster
 from payguard.conditions import (
@@ -81,6 +82,8 @@ class PassReport:
     pruned: list[str] = field(default_factory=list)
     status_written: bool = False
     invalid: str = ""
+    # When a certificate's posture next changes by the clock alone, so the caller can wake up then.
+    next_certificate_change: datetime | None = None
 
     @property
     def writes(self) -> int:
@@ -152,6 +155,9 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         mesh_root_namespace=context.mesh_root_namespace,
     )
     certificates = _certificate_postures(service, live, context)
+    now = context.clock()
+    changes = [next_change(c, service.certificates, now=now) for c in certificates]
+    report.next_certificate_change = min((c for c in changes if c is not None), default=None)
     metrics.record_certificates(namespace=service.namespace, service=service.name, postures=certificates)
     previous = _previous_conditions(body)
     conditions = _conditions(service, report, mtls, widening, certificates, previous=previous)

@@ -136,3 +136,18 @@ def test_no_certificate_key_or_token_leaks_into_logs_events_or_status(
 
 def _time(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def test_certificate_expiring_on_its_own_is_reported_expired_without_any_other_change(
+    cluster: TestCluster, namespace: str, cert_manager: FakeCertManager
+) -> None:
+    # Valid for seconds: past its renewal time at once, so ExpiringSoon, then Expired by the clock alone.
+    cert_manager.fault(namespace, Faults(validity=datetime.timedelta(seconds=10)))
+
+    cluster.apply(checkout(namespace))
+
+    wait_condition(cluster, namespace, "CertificatesReady", status="False", reason="ExpiringSoon")
+    expired = wait_condition(
+        cluster, namespace, "CertificatesReady", status="False", reason="Expired", timeout=30
+    )
+    assert "expired at" in expired["message"]
