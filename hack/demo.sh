@@ -19,21 +19,21 @@ export KUBECONFIG
 operator_log=$log_dir/payguard-demo.log
 .venv/bin/payguard run >"$operator_log" 2>&1 &
 operator=$!
-trap 'kill $operator 2>/dev/null; wait $operator 2>/dev/null || true' EXIT
+issuer=
+trap 'kill $operator $issuer 2>/dev/null; wait $operator $issuer 2>/dev/null || true' EXIT
+if [ "$log_dir" = "$cluster_dir" ]; then
+  # The local control plane has no cert-manager; the test suite's stand-in plays its part (test CA).
+  echo "demo: no cert-manager here: tests/fake_cert_manager.py plays its part with ClusterIssuer payments-ca"
+  .venv/bin/python tests/fake_cert_manager.py "$KUBECONFIG" payments-ca >"$log_dir/fake-cert-manager.log" 2>&1 &
+  issuer=$!
+fi
 
 namespace=$(.venv/bin/python -c 'import sys,yaml; print(next(d["metadata"]["namespace"] for d in yaml.safe_load_all(open(sys.argv[1])) if d))' "$example" 2>/dev/null || echo payments)
 kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply --server-side --field-manager=payguard-demo -f "$example"
 
-# Wait until the operator has reported on every PaymentService (observedGeneration catches up).
-for _ in $(seq 1 60); do
-  pending=$(kubectl get paymentservices -n "$namespace" -o json | .venv/bin/python -c '
-import json, sys
-items = json.load(sys.stdin)["items"]
-print(sum(1 for i in items if i.get("status", {}).get("observedGeneration") != i["metadata"]["generation"]))')
-  [ "$pending" = 0 ] && break
-  sleep 1
-done
+# Wait until every PaymentService is Ready, or 30 s have passed (then the conditions say why not).
+kubectl wait paymentservices --all -n "$namespace" --for=condition=Ready --timeout=30s >/dev/null || true
 
 echo
 echo "\$ kubectl get paymentservices -n $namespace"

@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import datetime
 import re
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-
-from kube import TestCluster
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 UTC = datetime.UTC
@@ -45,9 +45,9 @@ class Faults:
 class FakeCertManager:
     """Polls Certificates and issues them; started and stopped by a pytest fixture."""
 
-    def __init__(self, cluster: TestCluster) -> None:
-        self._custom = client.CustomObjectsApi(cluster.api_client)
-        self._core = client.CoreV1Api(cluster.api_client)
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
         self._faults: dict[str, Faults] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fake-cert-manager", daemon=True)
@@ -300,3 +300,16 @@ def _text(value: datetime.datetime) -> str:
 
 def _now_text() -> str:
     return _text(datetime.datetime.now(UTC))
+
+
+def main() -> None:
+    """`make demo` on the local control plane, which has no cert-manager: play its part until killed."""
+    fake = FakeCertManager(config.new_client_from_config(config_file=sys.argv[1]))
+    fake.create_cluster_issuer(sys.argv[2])
+    fake.start()
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

@@ -32,7 +32,7 @@ ISSUER = "payments-ca"  # the ClusterIssuer the examples name
 @pytest.fixture(scope="session")
 def cert_manager(cluster: TestCluster) -> Iterator[FakeCertManager]:
     """Plays cert-manager's part (see tests/fake_cert_manager.py): a Ready ClusterIssuer that signs."""
-    fake = FakeCertManager(cluster)
+    fake = FakeCertManager(cluster.api_client)
     fake.create_cluster_issuer(ISSUER)
     fake.start()
     yield fake
