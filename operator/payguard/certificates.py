@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from payguard.model import CertificatePolicy, KeyAlgorithm
@@ -143,7 +144,11 @@ def parse_issued_certificate(encoded: str) -> IssuedCertificate:
         uris = tuple(san.get_values_for_type(x509.UniformResourceIdentifier))
     except x509.ExtensionNotFound:
         uris = ()
-    algorithm, size = _key_type(certificate.public_key())
+    try:
+        algorithm, size = _key_type(certificate.public_key())
+    except UnsupportedAlgorithm:
+        # A key cryptography cannot load is named by its OID, and so never matches the policy.
+        algorithm, size = certificate.public_key_algorithm_oid.dotted_string, None
     return IssuedCertificate(
         uris=uris,
         key_algorithm=algorithm,

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from payguard.certificates import SEVERITY, CertificatePosture, CertificateReason
+from payguard.model import Enforcement, PaymentService
+from payguard.outcome import ChildResult, Outcome
+from payguard.posture import MTLSPosture, Widening
+
 
 class ConditionType:
     READY = "Ready"
@@ -125,3 +130,113 @@ def merge_conditions(
 
 def _condition_order(kind: str) -> tuple[int, str]:
     return (0 if kind == ConditionType.READY else 1, kind)
+
+
+# --- from what a pass observed ---------------------------------------------------------------------
+
+
+def build_conditions(
+    service: PaymentService,
+    children: Sequence[ChildResult],
+    mtls: Sequence[MTLSPosture],
+    widening: Sequence[Widening],
+    certificates: Sequence[CertificatePosture],
+    *,
+    previous: Mapping[str, Mapping[str, Any]],
+) -> list[Condition]:
+    audit = service.enforcement is Enforcement.AUDIT
+    conditions = [
+        _mtls_condition(mtls),
+        _certificates_condition(certificates),
+        _policy_condition(ConditionType.AUTHORIZATION_ENFORCED, "AuthorizationPolicy", children, audit=audit),
+        _policy_condition(ConditionType.NETWORK_ISOLATED, "NetworkPolicy", children, audit=audit),
+        _in_sync_condition(service, children, previous=previous.get(ConditionType.IN_SYNC)),
+        _least_privilege_condition(widening),
+    ]
+    return [ready_condition(conditions), *conditions]
+
+
+def _mtls_condition(mtls: Sequence[MTLSPosture]) -> Condition:
+    weak = [p for p in mtls if not p.strict]
+    if not weak:
+        return Condition(ConditionType.MTLS_STRICT, True, Reason.STRICT, "Every workload requires mutual TLS")
+    message = "; ".join(f"{p.workload}: {p.mode} ({p.detail})" for p in weak)
+    return Condition(ConditionType.MTLS_STRICT, False, Reason.NOT_STRICT, message)
+
+
+def _certificates_condition(certificates: Sequence[CertificatePosture]) -> Condition:
+    failing = sorted((c for c in certificates if not c.healthy), key=lambda c: SEVERITY.index(c.reason))
+    if not failing:
+        return Condition(
+            ConditionType.CERTIFICATES_READY,
+            True,
+            CertificateReason.ISSUED,
+            f"{len(certificates)} certificates issued and within policy",
+        )
+    message = "; ".join(f"{c.workload}: {c.reason} ({c.message})" for c in failing)
+    return Condition(ConditionType.CERTIFICATES_READY, False, failing[0].reason, message)
+
+
+def _policy_condition(
+    condition_type: str, kind: str, results: Sequence[ChildResult], *, audit: bool
+) -> Condition:
+    children = [c for c in results if c.kind == kind]
+    if audit:
+        note = (
+            "AuthorizationPolicies are dry-run"
+            if kind == "AuthorizationPolicy"
+            else "NetworkPolicies are not applied"
+        )
+        return Condition(condition_type, False, Reason.AUDIT_MODE, f"enforcement is Audit: {note}")
+    for outcome, reason, text in (
+        (
+            Outcome.CONFLICT,
+            Reason.NAME_CONFLICT,
+            "exists and is not owned by this PaymentService; left untouched",
+        ),
+        (Outcome.FAILED, Reason.APPLY_FAILED, "could not be applied"),
+        (Outcome.DRIFTED, Reason.DRIFT_DETECTED, "has drifted and is not as rendered"),
+    ):
+        hit = [c for c in children if c.outcome == outcome]
+        if hit:
+            details = "; ".join(f"{c.ref} {text}" + (f": {c.error}" if c.error else "") for c in hit)
+            return Condition(condition_type, False, reason, details)
+    return Condition(condition_type, True, Reason.APPLIED, f"{len(children)} {kind} present and as rendered")
+
+
+def _in_sync_condition(
+    service: PaymentService, children: Sequence[ChildResult], *, previous: Mapping[str, Any] | None
+) -> Condition:
+    drifted = [c for c in children if c.outcome == Outcome.DRIFTED]
+    if drifted:
+        listing = "; ".join(f"{c.ref}: {', '.join(c.drift.paths)}" for c in drifted)
+        return Condition(
+            ConditionType.IN_SYNC,
+            False,
+            Reason.DRIFT_DETECTED,
+            f"Drift left in place (driftPolicy: Report): {listing}",
+        )
+    reverted = [c for c in children if c.outcome == Outcome.REVERTED]
+    if reverted:
+        listing = "; ".join(f"{c.ref}: {', '.join(c.drift.paths)}" for c in reverted)
+        return Condition(ConditionType.IN_SYNC, True, Reason.DRIFT_REVERTED, f"Reverted drift in {listing}")
+    # The record of the last repair stays until the spec changes, so on-call can still read it.
+    if (
+        previous is not None
+        and previous.get("reason") == Reason.DRIFT_REVERTED
+        and previous.get("observedGeneration") == service.generation
+    ):
+        return Condition(ConditionType.IN_SYNC, True, Reason.DRIFT_REVERTED, str(previous.get("message", "")))
+    return Condition(ConditionType.IN_SYNC, True, Reason.NO_DRIFT, "Every managed object is as rendered")
+
+
+def _least_privilege_condition(widening: Sequence[Widening]) -> Condition:
+    if not widening:
+        return Condition(
+            ConditionType.LEAST_PRIVILEGE,
+            True,
+            Reason.LEAST_PRIVILEGE,
+            "Nothing widens access to a managed workload",
+        )
+    message = "; ".join(f"{w.object_ref}: {w.detail}" for w in widening)
+    return Condition(ConditionType.LEAST_PRIVILEGE, False, widening[0].reason, message)

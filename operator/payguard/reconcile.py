@@ -18,60 +18,23 @@ from typing import Any
 from payguard import metrics
 from payguard.cache import ObjectCache
 from payguard.certificates import (
-    SEVERITY,
     CertificatePosture,
-    CertificateReason,
     assess_certificate,
     issuer_key,
     latest_request,
     next_change,
 )
 from payguard.cluster import CHILD_TYPES, PAYMENT_SERVICES, ApiError, Cluster
-from payguard.conditions import (
-    Condition,
-    ConditionType,
-    Reason,
-    invalid_spec_condition,
-    merge_conditions,
-    ready_condition,
-)
+from payguard.conditions import Condition, build_conditions, invalid_spec_condition, merge_conditions
 from payguard.drift import Drift, detect_drift
-from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService, parse_payment_service
-from payguard.posture import MTLSPosture, Widening, effective_mtls, is_owned_by, least_privilege_findings
+from payguard.model import DriftPolicy, InvalidSpec, PaymentService, parse_payment_service
+from payguard.outcome import NO_DRIFT, ChildResult, Outcome
+from payguard.posture import MTLSPosture, effective_mtls, is_owned_by, least_privilege_findings
 from payguard.render import Manifest, Platform, child_key, render_children
 from payguard.render.certificates import certificate_secret_name
 from payguard.render.metadata import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WORKLOAD_LABEL
 
 logger = logging.getLogger(__name__)
-
-
-NO_DRIFT = Drift()
-
-
-class Outcome:
-    """What happened to one desired child in a pass."""
-
-    CREATED = "Created"
-    UNCHANGED = "Unchanged"
-    REVERTED = "Reverted"
-    DRIFTED = "Drifted"  # drift left in place (driftPolicy: Report)
-    CONFLICT = "Conflict"  # a foreign object holds the name
-    FAILED = "Failed"
-
-
-@dataclass(frozen=True)
-class ChildResult:
-    kind: str
-    namespace: str
-    name: str
-    workload: str
-    outcome: str
-    drift: Drift = NO_DRIFT
-    error: str = ""
-
-    @property
-    def ref(self) -> str:
-        return f"{self.kind}/{self.name}"
 
 
 @dataclass
@@ -160,7 +123,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     report.next_certificate_change = min((c for c in changes if c is not None), default=None)
     metrics.record_certificates(namespace=service.namespace, service=service.name, postures=certificates)
     previous = _previous_conditions(body)
-    conditions = _conditions(service, report, mtls, widening, certificates, previous=previous)
+    conditions = build_conditions(service, report.children, mtls, widening, certificates, previous=previous)
     _write_status(body, conditions, context, report, extra=_summaries(service, report, mtls, certificates))
     return report
 
@@ -336,111 +299,6 @@ def _event(context: PassContext, body: Mapping[str, Any], **kwargs: Any) -> None
 
 
 # --- status ------------------------------------------------------------------------------------------
-
-
-def _conditions(
-    service: PaymentService,
-    report: PassReport,
-    mtls: Sequence[MTLSPosture],
-    widening: Sequence[Widening],
-    certificates: Sequence[CertificatePosture],
-    *,
-    previous: Mapping[str, Mapping[str, Any]],
-) -> list[Condition]:
-    audit = service.enforcement is Enforcement.AUDIT
-    conditions = [
-        _mtls_condition(mtls),
-        _certificates_condition(certificates),
-        _policy_condition(ConditionType.AUTHORIZATION_ENFORCED, "AuthorizationPolicy", report, audit=audit),
-        _policy_condition(ConditionType.NETWORK_ISOLATED, "NetworkPolicy", report, audit=audit),
-        _in_sync_condition(service, report, previous=previous.get(ConditionType.IN_SYNC)),
-        _least_privilege_condition(widening),
-    ]
-    return [ready_condition(conditions), *conditions]
-
-
-def _mtls_condition(mtls: Sequence[MTLSPosture]) -> Condition:
-    weak = [p for p in mtls if not p.strict]
-    if not weak:
-        return Condition(ConditionType.MTLS_STRICT, True, Reason.STRICT, "Every workload requires mutual TLS")
-    message = "; ".join(f"{p.workload}: {p.mode} ({p.detail})" for p in weak)
-    return Condition(ConditionType.MTLS_STRICT, False, Reason.NOT_STRICT, message)
-
-
-def _certificates_condition(certificates: Sequence[CertificatePosture]) -> Condition:
-    failing = sorted((c for c in certificates if not c.healthy), key=lambda c: SEVERITY.index(c.reason))
-    if not failing:
-        return Condition(
-            ConditionType.CERTIFICATES_READY,
-            True,
-            CertificateReason.ISSUED,
-            f"{len(certificates)} certificates issued and within policy",
-        )
-    message = "; ".join(f"{c.workload}: {c.reason} ({c.message})" for c in failing)
-    return Condition(ConditionType.CERTIFICATES_READY, False, failing[0].reason, message)
-
-
-def _policy_condition(condition_type: str, kind: str, report: PassReport, *, audit: bool) -> Condition:
-    children = [c for c in report.children if c.kind == kind]
-    if audit:
-        note = (
-            "AuthorizationPolicies are dry-run"
-            if kind == "AuthorizationPolicy"
-            else "NetworkPolicies are not applied"
-        )
-        return Condition(condition_type, False, Reason.AUDIT_MODE, f"enforcement is Audit: {note}")
-    for outcome, reason, text in (
-        (
-            Outcome.CONFLICT,
-            Reason.NAME_CONFLICT,
-            "exists and is not owned by this PaymentService; left untouched",
-        ),
-        (Outcome.FAILED, Reason.APPLY_FAILED, "could not be applied"),
-        (Outcome.DRIFTED, Reason.DRIFT_DETECTED, "has drifted and is not as rendered"),
-    ):
-        hit = [c for c in children if c.outcome == outcome]
-        if hit:
-            details = "; ".join(f"{c.ref} {text}" + (f": {c.error}" if c.error else "") for c in hit)
-            return Condition(condition_type, False, reason, details)
-    return Condition(condition_type, True, Reason.APPLIED, f"{len(children)} {kind} present and as rendered")
-
-
-def _in_sync_condition(
-    service: PaymentService, report: PassReport, *, previous: Mapping[str, Any] | None
-) -> Condition:
-    drifted = [c for c in report.children if c.outcome == Outcome.DRIFTED]
-    if drifted:
-        listing = "; ".join(f"{c.ref}: {', '.join(c.drift.paths)}" for c in drifted)
-        return Condition(
-            ConditionType.IN_SYNC,
-            False,
-            Reason.DRIFT_DETECTED,
-            f"Drift left in place (driftPolicy: Report): {listing}",
-        )
-    reverted = [c for c in report.children if c.outcome == Outcome.REVERTED]
-    if reverted:
-        listing = "; ".join(f"{c.ref}: {', '.join(c.drift.paths)}" for c in reverted)
-        return Condition(ConditionType.IN_SYNC, True, Reason.DRIFT_REVERTED, f"Reverted drift in {listing}")
-    # The record of the last repair stays until the spec changes, so on-call can still read it.
-    if (
-        previous is not None
-        and previous.get("reason") == Reason.DRIFT_REVERTED
-        and previous.get("observedGeneration") == service.generation
-    ):
-        return Condition(ConditionType.IN_SYNC, True, Reason.DRIFT_REVERTED, str(previous.get("message", "")))
-    return Condition(ConditionType.IN_SYNC, True, Reason.NO_DRIFT, "Every managed object is as rendered")
-
-
-def _least_privilege_condition(widening: Sequence[Widening]) -> Condition:
-    if not widening:
-        return Condition(
-            ConditionType.LEAST_PRIVILEGE,
-            True,
-            Reason.LEAST_PRIVILEGE,
-            "Nothing widens access to a managed workload",
-        )
-    message = "; ".join(f"{w.object_ref}: {w.detail}" for w in widening)
-    return Condition(ConditionType.LEAST_PRIVILEGE, False, widening[0].reason, message)
 
 
 _CHILD_STATE = {Outcome.CREATED: "Applied", Outcome.UNCHANGED: "Applied", Outcome.REVERTED: "Applied"}

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
@@ -28,6 +27,7 @@ from payguard.certificates import (
     assess_certificate,
     issuer_key,
     latest_request,
+    next_change,
     parse_issued_certificate,
 )
 from payguard.model import CertificatePolicy, IssuerKind, IssuerRef, KeyAlgorithm, PrivateKey
@@ -435,17 +435,6 @@ def _with_unknown_key_algorithm(certificate: x509.Certificate) -> x509.Certifica
     return x509.load_der_x509_certificate(der.replace(ec_public_key, bytes.fromhex("06072a8648ce3d0209")))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnsupportedAlgorithm,
-    reason=(
-        "BUG: parse_issued_certificate calls certificate.public_key(), which raises "
-        "cryptography.exceptions.UnsupportedAlgorithm (not a ValueError) for a public-key algorithm "
-        "cryptography cannot load; assess_certificate catches only ValueError/IndexError/KeyError/TypeError, "
-        "so the exception escapes and the whole reconcile of the PaymentService fails instead of reporting "
-        "the certificate as CertificateUnreadable (or, as _key_type's docstring intends, naming the key type)"
-    ),
-)
 def test_a_certificate_with_a_key_algorithm_cryptography_cannot_load_is_reported_not_raised() -> None:
     posture = assess(_with_unknown_key_algorithm(sign()))
 
@@ -837,3 +826,26 @@ def test_severity_lists_every_certificate_reason_exactly_once() -> None:
 def test_severity_puts_expired_first_and_issued_last() -> None:
     assert SEVERITY[0] == CertificateReason.EXPIRED
     assert SEVERITY[-1] == CertificateReason.ISSUED
+
+
+# --- the next deadline -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (T0 - timedelta(minutes=1), T0),  # not yet valid: becomes valid at notBefore
+        (NOW, T0 + DAY - RENEW_BEFORE + RENEWAL_GRACE),  # healthy: renewal overdue next
+        (T0 + timedelta(hours=17), T0 + DAY - RENEW_BEFORE / 2),  # overdue: expiring soon next
+        (T0 + timedelta(hours=21), T0 + DAY),  # expiring soon: expired next
+    ],
+    ids=["valid-at-not-before", "overdue-after-renewal", "expiring-at-half-window", "expired-at-not-after"],
+)
+def test_next_change_is_the_next_deadline_the_clock_alone_crosses(now: datetime, expected: datetime) -> None:
+    assert next_change(assess(now=now), POLICY, now=now) == expected
+
+
+def test_an_expired_or_unissued_certificate_has_no_next_change() -> None:
+    expired_now = T0 + DAY + timedelta(seconds=1)
+    assert next_change(assess(now=expired_now), POLICY, now=expired_now) is None
+    assert next_change(assess(request=None), POLICY, now=NOW) is None

@@ -1,0 +1,35 @@
+"""Owns the record of what one pass did to each desired child (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from payguard.drift import Drift
+
+NO_DRIFT = Drift()
+
+
+class Outcome:
+    """What happened to one desired child in a pass."""
+
+    CREATED = "Created"
+    UNCHANGED = "Unchanged"
+    REVERTED = "Reverted"
+    DRIFTED = "Drifted"  # drift left in place (driftPolicy: Report)
+    CONFLICT = "Conflict"  # a foreign object holds the name
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    kind: str
+    namespace: str
+    name: str
+    workload: str
+    outcome: str
+    drift: Drift = NO_DRIFT
+    error: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.name}"
