@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import REGISTRY
 
 from kube import TestCluster
 from operator_harness import eventually
@@ -199,6 +200,7 @@ def test_edited_child_is_reverted(
     name = f"checkout-{workload}"
     rendered = copy.deepcopy(get_child(cluster, kind, namespace, name))
     assert rendered is not None
+    reverted_before = REGISTRY.get_sample_value("payguard_drift_reverted_total", {"kind": kind}) or 0
 
     patch_child(cluster, kind, namespace, name, tamper)
 
@@ -210,6 +212,8 @@ def test_edited_child_is_reverted(
     in_sync = wait_condition(cluster, namespace, "InSync", status="True", reason="DriftReverted")
     assert f"{kind}/{name}" in in_sync["message"]
     assert drifted_path in in_sync["message"]
+    # The operator runs in this process, so its metrics are in this registry.
+    assert (REGISTRY.get_sample_value("payguard_drift_reverted_total", {"kind": kind}) or 0) > reverted_before
 
 
 def test_deleted_child_is_recreated(cluster: TestCluster, namespace: str) -> None:
