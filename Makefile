@@ -30,6 +30,14 @@ venv: $(BIN)/.installed ## Create .venv/ with payguard and the dev tools
 binaries: ## Build (or reuse cached) etcd, kube-apiserver, kube-controller-manager
 	bash hack/build-binaries.sh
 
+.PHONY: helm
+helm: ## Build (or reuse cached) helm from the Go module proxy
+	bash hack/build-helm.sh
+
+.PHONY: chart-crds
+chart-crds: ## Copy crds/ into the chart (a test fails when they differ)
+	cp crds/paymentservice.yaml charts/payguard/crds/paymentservice.yaml
+
 .PHONY: cluster-up
 cluster-up: venv ## Start the local control plane (idempotent); last line is KUBECONFIG=...
 	$(LOCALCLUSTER) up
@@ -55,7 +63,7 @@ lint: venv ## ruff, mypy --strict and the import-layer contracts
 	$(BIN)/lint-imports
 
 .PHONY: test
-test: venv binaries lint ## Everything CI runs: lint, type checks, unit and integration tests on a real API server
+test: venv binaries helm lint ## Everything CI runs: lint, type checks, unit and integration tests on a real API server
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests: that is a failure" >&2; fi; \
 	exit $$status
@@ -70,6 +78,10 @@ kind-up: venv ## Create a kind cluster from kind-config.yaml with the Istio, cer
 	kind create cluster --name payguard --config kind-config.yaml
 	KUBECONFIG=$$(mktemp) && kind get kubeconfig --name payguard > $$KUBECONFIG && \
 	  KUBECONFIG=$$KUBECONFIG $(BIN)/python hack/localcluster.py install-crds
+
+.PHONY: kind-e2e
+kind-e2e: venv ## kind + Istio + cert-manager, build and load the image, install the chart, run tests/e2e (needs Docker)
+	bash hack/kind-e2e.sh
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster

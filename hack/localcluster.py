@@ -85,9 +85,16 @@ def upstream_crd_files() -> list[Path]:
     versions = pinned_versions()
     istio = go_module_dir("istio.io/api", versions["ISTIO_API_VERSION"])
     cert_manager = go_module_dir("github.com/cert-manager/cert-manager", versions["CERT_MANAGER_VERSION"])
+    # ServiceMonitor and PrometheusRule, so the chart's optional monitoring objects are validated too.
+    monitoring = go_module_dir(
+        "github.com/prometheus-operator/prometheus-operator", versions["PROMETHEUS_OPERATOR_VERSION"]
+    )
+    monitoring_crds = monitoring / "example" / "prometheus-operator-crd"
     return [
         istio / "kubernetes" / "customresourcedefinitions.gen.yaml",
         *sorted((cert_manager / "deploy" / "crds").glob("*.yaml")),
+        monitoring_crds / "monitoring.coreos.com_servicemonitors.yaml",
+        monitoring_crds / "monitoring.coreos.com_prometheusrules.yaml",
     ]
 
 

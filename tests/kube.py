@@ -36,16 +36,23 @@ class TestCluster:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def apply(
-        self, body: dict[str, Any], *, namespace: str | None = None, field_manager: str = "payguard-tests"
+        self,
+        body: dict[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str = "payguard-tests",
+        dry_run: bool = False,
     ) -> Any:
-        """Server-side applies one manifest as the admin and returns the live object."""
+        """Server-side applies one manifest as the admin and returns the live object (or would-be one)."""
         resource = self.resource(body["apiVersion"], body["kind"])
+        options = {"dry_run": "All"} if dry_run else {}
         return resource.server_side_apply(
             body=body,
             name=body["metadata"]["name"],
             namespace=namespace or body["metadata"].get("namespace"),
             field_manager=field_manager,
             force_conflicts=True,
+            **options,
         )
 
     def create_namespace(self, prefix: str = "t") -> str:
@@ -54,6 +61,11 @@ class TestCluster:
             client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
         )
         return name
+
+    def create_namespace_named(self, name: str) -> None:
+        client.CoreV1Api(self.api_client).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
+        )
 
     def delete_namespace(self, name: str) -> None:
         client.CoreV1Api(self.api_client).delete_namespace(name)

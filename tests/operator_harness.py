@@ -15,13 +15,14 @@ import yaml
 from kubernetes import client
 
 import payguard.handlers  # noqa: F401  (registers the handlers)
+from chart_tools import NAMESPACE as OPERATOR_NAMESPACE
+from chart_tools import RELEASE, render
 from kube import TestCluster
 from payguard.settings import RunSettings
 
 REPO = Path(__file__).resolve().parent.parent
 RBAC_RULES = REPO / "charts" / "payguard" / "files" / "clusterrole-rules.yaml"
-OPERATOR_NAMESPACE = "payguard-system"
-OPERATOR_ACCOUNT = "payguard"
+OPERATOR_ACCOUNT = RELEASE  # the chart names its ServiceAccount after a release called "payguard"
 T = TypeVar("T")
 
 
@@ -31,40 +32,19 @@ def rbac_rules() -> list[dict[str, Any]]:
 
 
 def grant_operator_rbac(cluster: TestCluster) -> None:
-    """The ServiceAccount and ClusterRole(Binding) the chart creates, from the same rules file."""
-    core = client.CoreV1Api(cluster.api_client)
-    for create in (
-        lambda: core.create_namespace(
+    """Creates exactly the ServiceAccount, ClusterRole and ClusterRoleBinding the Helm chart renders."""
+    try:
+        client.CoreV1Api(cluster.api_client).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE))
-        ),
-        lambda: core.create_namespaced_service_account(
-            OPERATOR_NAMESPACE, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=OPERATOR_ACCOUNT))
-        ),
-    ):
-        try:
-            create()
-        except client.exceptions.ApiException as error:
-            if error.status != 409:
-                raise
-    cluster.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": "payguard"},
-            "rules": rbac_rules(),
-        }
-    )
-    cluster.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "payguard"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "payguard"},
-            "subjects": [
-                {"kind": "ServiceAccount", "name": OPERATOR_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
-            ],
-        }
-    )
+        )
+    except client.exceptions.ApiException as error:
+        if error.status != 409:
+            raise
+    for document in render(namespace=OPERATOR_NAMESPACE):
+        if document["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
+            cluster.apply(
+                document, namespace=OPERATOR_NAMESPACE if document["kind"] == "ServiceAccount" else None
+            )
 
 
 @contextmanager

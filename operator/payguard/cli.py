@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Sequence
 
@@ -49,7 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="kopf liveness probe, e.g. http://0.0.0.0:8081/healthz",
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    run.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log threshold"
+    )
+    run.add_argument(
+        "--log-format", default="text", choices=["text", "json"], help="json: one object per line"
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="same as --log-level DEBUG")
     return parser
 
 
@@ -66,19 +73,13 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
     )
 
 
-def run_operator(run_settings: RunSettings, *, verbose: bool) -> int:
+def run_operator(run_settings: RunSettings, *, log_level: str, log_format: str) -> int:
     # Imported here so `payguard --help` works without loading kopf and the handlers.
     import kopf  # noqa: PLC0415
 
     import payguard.handlers  # noqa: F401, PLC0415  (registers the handlers)
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        # kopf logs every handler call at INFO; payguard logs what it does itself.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    configure_logging(level=log_level, json_lines=log_format == "json")
     kopf.run(
         standalone=True,
         clusterwide=run_settings.clusterwide,
@@ -89,8 +90,35 @@ def run_operator(run_settings: RunSettings, *, verbose: bool) -> int:
     return 0
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per line, for log pipelines that parse structure."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(*, level: str, json_lines: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonLines() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    if level != "DEBUG":
+        # kopf logs every handler call at INFO; payguard logs what it does itself.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
-        return run_operator(settings_from(args), verbose=args.verbose)
+        level = "DEBUG" if args.verbose else args.log_level
+        return run_operator(settings_from(args), log_level=level, log_format=args.log_format)
     raise AssertionError(f"unhandled command {args.command}")

@@ -20,7 +20,6 @@ WRITES = Counter("payguard_api_writes", "Write requests payguard sent, by verb a
 DRIFT_DETECTED = Counter("payguard_drift_detected", "Managed objects found drifted, by kind", ["kind"])
 DRIFT_REVERTED = Counter("payguard_drift_reverted", "Drifted managed objects repaired, by kind", ["kind"])
 MANAGED_OBJECTS = Gauge("payguard_managed_objects", "Objects payguard manages, by kind", ["kind"])
-PAYMENT_SERVICES_READY = Gauge("payguard_payment_services", "PaymentServices by Ready status", ["ready"])
 CERTIFICATE_EXPIRY = Gauge(
     "payguard_certificate_expiry_timestamp_seconds",
     "notAfter of each workload certificate, as a Unix time",
@@ -33,6 +32,12 @@ CERTIFICATE_RENEWAL = Gauge(
 )
 CERTIFICATES = Gauge(
     "payguard_certificates", "Workload certificates by posture (CertificatesReady reasons)", ["posture"]
+)
+
+CONDITIONS = Gauge(
+    "payguard_condition",
+    "1 when a PaymentService condition is True, else 0 (for alerts)",
+    ["namespace", "payment_service", "type"],
 )
 
 _lock = threading.Lock()
@@ -54,8 +59,16 @@ def record_certificates(*, namespace: str, service: str, postures: Iterable[Cert
         _refresh_certificate_counts()
 
 
+def record_conditions(*, namespace: str, service: str, conditions: Iterable[tuple[str, bool]]) -> None:
+    for condition_type, holds in conditions:
+        CONDITIONS.labels(namespace, service, condition_type).set(1 if holds else 0)
+
+
 def forget_service(*, namespace: str, service: str) -> None:
     """Drops the series of a deleted PaymentService, so dashboards do not show ghosts."""
+    for labels in list(CONDITIONS._metrics):  # prometheus_client has no API to list label sets
+        if labels[:2] == (namespace, service):
+            CONDITIONS.remove(*labels)
     with _lock:
         for labels in [k for k in _postures if k[:2] == (namespace, service)]:
             del _postures[labels]

@@ -124,6 +124,9 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     metrics.record_certificates(namespace=service.namespace, service=service.name, postures=certificates)
     previous = _previous_conditions(body)
     conditions = build_conditions(service, report.children, mtls, widening, certificates, previous=previous)
+    metrics.record_conditions(
+        namespace=service.namespace, service=service.name, conditions=[(c.type, c.status) for c in conditions]
+    )
     _write_status(body, conditions, context, report, extra=_summaries(service, report, mtls, certificates))
     return report
 

@@ -10,6 +10,7 @@ import pytest
 
 from fake_cert_manager import FakeCertManager
 from kube import TestCluster
+from localcluster import free_port
 from operator_harness import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, grant_operator_rbac, running_operator
 from payguard.settings import RunSettings
 
@@ -68,6 +69,12 @@ def operator_log() -> Iterator[OperatorLog]:
 def payguard_operator(
     operator_kubeconfig: Path, cert_manager: FakeCertManager, operator_log: OperatorLog
 ) -> Iterator[RunSettings]:
-    settings = RunSettings(kubeconfig=str(operator_kubeconfig), resync_seconds=RESYNC_SECONDS, workers=4)
+    settings = RunSettings(
+        kubeconfig=str(operator_kubeconfig),
+        resync_seconds=RESYNC_SECONDS,
+        workers=4,
+        metrics_port=free_port(),
+        metrics_address="127.0.0.1",
+    )
     with running_operator(settings):
         yield settings

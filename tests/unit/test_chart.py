@@ -1,0 +1,129 @@
+"""The Helm chart: lints, carries the same CRD and RBAC as the repository, and keeps the operator's pod at
+Pod Security `restricted` with no wildcard, Secret or escalation permission, whatever the values say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from chart_tools import ALL_OPTIONS, CHART, KUBE_VERSION, REPO, only, render, run_helm
+
+VALUES = [None, ALL_OPTIONS]
+VALUE_IDS = ["default-values", "all-options"]
+FORBIDDEN_VERBS = {"escalate", "bind", "impersonate", "*"}
+
+
+@pytest.mark.parametrize("values", VALUES, ids=VALUE_IDS)
+def test_helm_lint_passes(values: Path | None) -> None:
+    args = ["lint", "--strict", str(CHART), *KUBE_VERSION] + (["--values", str(values)] if values else [])
+    result = run_helm(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_crd_is_the_repository_crd() -> None:
+    # `make chart-crds` copies it; this keeps the two from drifting apart.
+    assert (CHART / "crds" / "paymentservice.yaml").read_text() == (
+        REPO / "crds" / "paymentservice.yaml"
+    ).read_text()
+
+
+@pytest.mark.parametrize("values", VALUES, ids=VALUE_IDS)
+def test_cluster_role_is_the_rules_file_and_least_privilege(values: Path | None) -> None:
+    role = only(render(values), "ClusterRole")
+    assert role["rules"] == yaml.safe_load((CHART / "files" / "clusterrole-rules.yaml").read_text())
+    for rule in role["rules"]:
+        for field in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[field], rule
+        assert not FORBIDDEN_VERBS & set(rule["verbs"]), rule
+        assert "secrets" not in rule["resources"], rule
+
+
+RESTRICTED_CONTAINER = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.mark.parametrize("values", VALUES, ids=VALUE_IDS)
+def test_operator_pod_keeps_every_restricted_setting(values: Path | None) -> None:
+    pod = only(render(values), "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsUser"] != 0
+    [container] = pod["containers"]
+    for key, value in RESTRICTED_CONTAINER.items():
+        assert container["securityContext"].get(key) == value, key
+    assert not container["securityContext"].get("capabilities", {}).get("add")
+    assert "hostNetwork" not in pod and "hostPID" not in pod
+    assert container["resources"]["limits"] and container["resources"]["requests"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_single_replica_is_replaced_not_rolled() -> None:
+    deployment = only(render(), "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_every_option_reaches_the_operator_arguments() -> None:
+    args = only(render(ALL_OPTIONS), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == [
+        "run",
+        "--workers=8",
+        "--resync-seconds=120",
+        "--mesh-root-namespace=mesh-root",
+        "--log-level=DEBUG",
+        "--log-format=json",
+        "--metrics-port=9191",
+        "--liveness=http://0.0.0.0:8181/healthz",
+        "--namespace=payments",
+        "--namespace=edge",
+    ]
+
+
+def test_operator_network_policy_allows_only_dns_api_server_and_scrapers() -> None:
+    policy = only(render(ALL_OPTIONS), "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"] == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"team": "observability"}}}],
+            "ports": [{"port": 9191, "protocol": "TCP"}],
+        }
+    ]
+    dns, api_server = policy["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert api_server == {
+        "to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}, {"ipBlock": {"cidr": "172.18.0.2/32"}}],
+        "ports": [{"port": 6443, "protocol": "TCP"}],
+    }
+
+
+def test_monitoring_objects_are_optional() -> None:
+    kinds = {doc["kind"] for doc in render()}
+    assert "ServiceMonitor" not in kinds and "PrometheusRule" not in kinds
+    kinds = {doc["kind"] for doc in render(ALL_OPTIONS)}
+    assert {"ServiceMonitor", "PrometheusRule"} <= kinds
+
+
+def alert_names(documents: list[dict[str, Any]]) -> set[str]:
+    rule = only(documents, "PrometheusRule")
+    return {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
+
+
+def test_alerts_cover_drift_mtls_certificates_errors_and_operator_down() -> None:
+    assert {
+        "PayguardDriftNotRepaired",
+        "PayguardMTLSNotStrict",
+        "PayguardCertificateExpiringSoon",
+        "PayguardCertificateExpired",
+        "PayguardReconcileErrors",
+        "PayguardOperatorDown",
+    } <= alert_names(render(ALL_OPTIONS))
