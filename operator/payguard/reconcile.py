@@ -8,6 +8,7 @@ it changed, so a second pass with nothing changed sends no write at all.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -269,13 +270,31 @@ def _with_pass_writes(
 def _other_services(service: PaymentService, cache: ObjectCache) -> list[PaymentService]:
     others = []
     for body in cache.list(PAYMENT_SERVICES.kind, namespaces=[service.namespace]):
-        if body["metadata"].get("uid") == service.uid:
-            continue
-        try:
-            others.append(parse_payment_service(body))
-        except InvalidSpec:
-            continue
+        if body["metadata"].get("uid") != service.uid:
+            parsed = _parse_cached(body)
+            if parsed is not None:
+                others.append(parsed)
     return others
+
+
+# Parsed neighbours by (uid, resourceVersion): every pass reads all services of its namespace, and
+# parsing each one every time would make a pass cost grow with the namespace.
+_PARSED: dict[tuple[str, str], PaymentService | None] = {}
+_PARSED_LIMIT = 4096
+
+
+def _parse_cached(body: Mapping[str, Any]) -> PaymentService | None:
+    key = (str(body["metadata"].get("uid")), str(body["metadata"].get("resourceVersion")))
+    with contextlib.suppress(KeyError):  # another thread may clear it between a check and a read
+        return _PARSED[key]
+    try:
+        parsed: PaymentService | None = parse_payment_service(body)
+    except InvalidSpec:
+        parsed = None
+    if len(_PARSED) >= _PARSED_LIMIT:  # worker threads share it; a lost entry is only parsed again
+        _PARSED.clear()
+    _PARSED[key] = parsed
+    return parsed
 
 
 # --- events ------------------------------------------------------------------------------------------
