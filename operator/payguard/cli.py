@@ -30,6 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--kubeconfig", default=None, help="kubeconfig file; default: in-cluster, else $KUBECONFIG"
     )
     run.add_argument("--workers", type=int, default=defaults.workers, help="reconcile passes at once")
+    run.add_argument("--qps", type=float, default=defaults.qps, help="API requests per second, on average")
+    run.add_argument("--burst", type=int, default=defaults.burst, help="API requests at once above --qps")
+    run.add_argument(
+        "--selector",
+        default="",
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="only PaymentServices with all these labels (default: all)",
+    )
+    run.add_argument(
+        "--audit-only",
+        action="store_true",
+        help="treat every PaymentService as enforcement: Audit (write nothing that blocks traffic)",
+    )
     run.add_argument(
         "--resync-seconds", type=float, default=defaults.resync_seconds, help="period of the full resync"
     )
@@ -65,12 +78,27 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         namespaces=tuple(args.namespace),
         kubeconfig=args.kubeconfig,
         workers=args.workers,
+        qps=args.qps,
+        burst=args.burst,
+        audit_only=args.audit_only,
+        selector=parse_selector(args.selector),
         resync_seconds=args.resync_seconds,
         mesh_root_namespace=args.mesh_root_namespace,
         metrics_port=args.metrics_port,
         metrics_address=args.metrics_address,
         liveness_endpoint=args.liveness,
     )
+
+
+def parse_selector(text: str) -> tuple[tuple[str, str], ...]:
+    """`team=payments,tier=cde` -> (("team", "payments"), ("tier", "cde"))."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"--selector wants KEY=VALUE pairs, got {item!r}")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(sorted(pairs))
 
 
 def run_operator(run_settings: RunSettings, *, log_level: str, log_format: str) -> int:

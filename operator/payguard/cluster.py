@@ -20,6 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from payguard.model import API_GROUP, API_VERSION, KIND, PLURAL
+from payguard.ratelimit import RateLimiter
 from payguard.settings import FIELD_MANAGER
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 REPORTING_CONTROLLER = "payguard.dev/operator"
+DEFAULT_QPS = 50.0
+DEFAULT_BURST = 100
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,10 @@ def load_api_client(kubeconfig: str | None) -> client.ApiClient:
 class Cluster:
     """The one door to the API server."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, *, limiter: RateLimiter | None = None) -> None:
         self.api_client = api_client
         self._custom = client.CustomObjectsApi(api_client)
+        self._limiter = limiter or RateLimiter(qps=DEFAULT_QPS, burst=DEFAULT_BURST)
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply with force, so payguard takes back every field it renders."""
@@ -94,6 +98,7 @@ class Cluster:
         metadata = manifest["metadata"]
         action = f"Apply {resource.kind} {metadata['namespace']}/{metadata['name']}"
         try:
+            self._limiter.acquire()
             live = self._custom.patch_namespaced_custom_object(
                 resource.group,
                 resource.version,
@@ -129,6 +134,7 @@ class Cluster:
         ]
         operations += [{"op": "remove", "path": _json_pointer(keys)} for keys in fields]
         try:
+            self._limiter.acquire()
             self._custom.patch_namespaced_custom_object(
                 resource.group,
                 resource.version,
@@ -146,6 +152,7 @@ class Cluster:
         """Deletes exactly the object with this UID; a newer object under the same name is left alone."""
         resource = CHILD_TYPES[kind]
         try:
+            self._limiter.acquire()
             self._custom.delete_namespaced_custom_object(
                 resource.group,
                 resource.version,
@@ -162,6 +169,7 @@ class Cluster:
     def list(self, resource: ResourceType, *, namespace: str | None = None) -> list[dict[str, Any]]:
         """A full list with apiVersion and kind filled in on every item, as a watch event would carry them."""
         try:
+            self._limiter.acquire()
             if namespace is None or not resource.namespaced:
                 listed = self._custom.list_cluster_custom_object(
                     resource.group, resource.version, resource.plural
@@ -180,6 +188,7 @@ class Cluster:
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         try:
+            self._limiter.acquire()
             live = self._custom.patch_namespaced_custom_object_status(
                 API_GROUP,
                 API_VERSION,
@@ -223,6 +232,7 @@ class Cluster:
             },
         }
         try:
+            self._limiter.acquire()
             self._custom.create_namespaced_custom_object(
                 "events.k8s.io", "v1", metadata["namespace"], "events", event
             )

@@ -32,6 +32,7 @@ from payguard.cluster import (
     ResourceType,
     load_api_client,
 )
+from payguard.ratelimit import RateLimiter
 from payguard.reconcile import PassContext, reconcile
 from payguard.render.metadata import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL
 from payguard.settings import ANNOTATION_PREFIX, FINALIZER, RunSettings
@@ -66,7 +67,9 @@ def _runtime(memo: kopf.Memo) -> Runtime:
     """The shared runtime, made on first use: kopf runs startup before login, and logs in again on 401."""
     if "runtime" not in memo:
         settings: RunSettings = memo["settings"]
-        memo["runtime"] = Runtime(settings=settings, cluster=Cluster(load_api_client(settings.kubeconfig)))
+        limiter = RateLimiter(qps=settings.qps, burst=settings.burst)
+        cluster = Cluster(load_api_client(settings.kubeconfig), limiter=limiter)
+        memo["runtime"] = Runtime(settings=settings, cluster=cluster)
     runtime: Runtime = memo["runtime"]
     return runtime
 
@@ -132,12 +135,18 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 async def payment_service_changed(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     body = event["object"]
-    _remember(runtime.cache, PAYMENT_SERVICES.kind, event)
     metadata = body["metadata"]
-    if event.get("type") == "DELETED":
+    selected = _selected(runtime.settings, metadata.get("labels") or {})
+    # A service that stops matching the selector is forgotten, as if deleted: its controls stay as they are.
+    _remember(runtime.cache, PAYMENT_SERVICES.kind, event if selected else {**event, "type": "DELETED"})
+    if event.get("type") == "DELETED" or not selected:
         metrics.forget_service(namespace=metadata["namespace"], service=metadata["name"])
     else:
         runtime.queue.add((metadata["namespace"], metadata["name"]))
+
+
+def _selected(settings: RunSettings, labels: Mapping[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in settings.selector)
 
 
 def _child_event_handler(resource: ResourceType) -> None:

@@ -9,6 +9,7 @@ it changed, so a second pass with nothing changed sends no write at all.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,7 @@ from payguard.certificates import (
 from payguard.cluster import CHILD_TYPES, PAYMENT_SERVICES, ApiError, Cluster
 from payguard.conditions import Condition, build_conditions, invalid_spec_condition, merge_conditions
 from payguard.drift import Drift, detect_drift
-from payguard.model import DriftPolicy, InvalidSpec, PaymentService, parse_payment_service
+from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService, parse_payment_service
 from payguard.outcome import NO_DRIFT, ChildResult, Outcome
 from payguard.posture import MTLSPosture, effective_mtls, is_owned_by, least_privilege_findings
 from payguard.render import Manifest, Platform, child_key, render_children
@@ -65,6 +66,7 @@ class PassContext:
     cache: ObjectCache
     platform: Platform = field(default_factory=Platform)
     mesh_root_namespace: str = "istio-system"
+    audit_only: bool = False
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -91,6 +93,8 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         report.invalid = str(error)
         _write_status(body, [invalid_spec_condition(str(error))], context, report, extra={})
         return report
+    if context.audit_only:
+        service = dataclasses.replace(service, enforcement=Enforcement.AUDIT)
 
     desired = render_children(service, platform=context.platform)
     live = _live_children(service, context.cache)

@@ -78,12 +78,16 @@ def test_every_option_reaches_the_operator_arguments() -> None:
     assert args == [
         "run",
         "--workers=8",
+        "--qps=20",
+        "--burst=40",
         "--resync-seconds=120",
         "--mesh-root-namespace=mesh-root",
         "--log-level=DEBUG",
         "--log-format=json",
         "--metrics-port=9191",
         "--liveness=http://0.0.0.0:8181/healthz",
+        "--selector=payguard.dev/enabled=true,tier=cde,",
+        "--audit-only",
         "--namespace=payments",
         "--namespace=edge",
     ]
