@@ -72,6 +72,20 @@ test: venv binaries helm lint ## Everything CI runs: lint, type checks, unit and
 test-unit: venv ## Unit tests only (no cluster)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
+BENCH_TOOLS := matplotlib==3.11.2 py-spy==0.4.3
+
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet $(BENCH_TOOLS)
+	touch $@
+
+.PHONY: bench
+bench: venv binaries helm $(BIN)/.bench-installed ## Benchmarks at 1, 100 and 500 PaymentServices (~30 min); results in bench/results/
+	$(BIN)/python -m bench --mode full
+
+.PHONY: bench-quick
+bench-quick: venv binaries helm $(BIN)/.bench-installed ## Quick benchmarks at 1 and 20 PaymentServices (~3 min); results in bench/results/quick/
+	$(BIN)/python -m bench --mode quick
+
 .PHONY: kind-up
 kind-up: venv ## Create a kind cluster from kind-config.yaml with the Istio, cert-manager and payguard CRDs (needs Docker)
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "kind-up: no Docker engine here; use make cluster-up" >&2; exit 1; }

@@ -179,10 +179,16 @@ def _steady_state_section(results: dict[str, Any]) -> list[str]:
         [name, figures["n"], _fmt(figures["p50"], "s"), _fmt(figures["p99"], "s"), _fmt(figures["max"], "s")]
         for name, figures in drift["by_tampering"].items()
     ]
-    total = drift["repair_seconds"]
-    rows.append(
-        ["**all**", total["n"], _fmt(total["p50"], "s"), _fmt(total["p99"], "s"), _fmt(total["max"], "s")]
-    )
+    for label, key in (
+        ("**all**", "repair_seconds"),
+        ("all, queue empty (no resync running)", "repair_seconds_queue_empty"),
+        ("all, queued behind a resync", "repair_seconds_behind_other_passes"),
+    ):
+        total = drift.get(key)
+        if total and total["n"]:
+            rows.append(
+                [label, total["n"], _fmt(total["p50"], "s"), _fmt(total["p99"], "s"), _fmt(total["max"], "s")]
+            )
     quiet_rows = [
         [
             label,
@@ -205,7 +211,11 @@ def _steady_state_section(results: dict[str, Any]) -> list[str]:
         "",
         "## Writes with nothing to change (audit log, payguard's ServiceAccount)",
         "",
-        *_table(["event", "PaymentServices", "passes", "time to quiet", "writes", "requests"], quiet_rows),
+        *_table(["event", "PaymentServices", "passes", "duration", "writes", "requests"], quiet_rows),
+        "Duration: from the resync's first pass, or from the restart, until payguard is quiet. A restart "
+        "lists every watched kind twice (payguard primes its cache, then kopf lists to start watching); "
+        "`get` is API discovery.",
+        "",
     ]
 
 
@@ -245,6 +255,19 @@ def _resources_section(results: dict[str, Any]) -> list[str]:
             ],
             rows,
         ),
+        *_footprint_lines(results.get("watched_objects") or {}),
+    ]
+
+
+def _footprint_lines(footprint: dict[str, Any]) -> list[str]:
+    if not footprint.get("objects"):
+        return []
+    return [
+        f"At the no-op resync payguard watched and cached {footprint['objects']} objects "
+        f"({footprint['json_mib']} MiB as JSON, {footprint['managed_fields_share']:.0%} of it "
+        f"`metadata.managedFields`) with {_fmt(footprint.get('payguard_rss_mib'), 'MiB')} RSS: "
+        f"{_fmt(footprint.get('rss_kib_per_object'), 'KiB')} per object.",
+        "",
     ]
 
 

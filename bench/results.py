@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bench.run import BenchConfig
 
 RSS_GOAL_MIB = 256
+QUEUED_BEHIND_PASSES = 10  # a repair alone takes 2-3 passes; more means a resync was running too
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Record:
     drift: list[DriftSample] = field(default_factory=list)
     profile: ProfileSummary | None = None
     unthrottled: BurstResult | None = None
+    footprint: dict[str, Any] = field(default_factory=dict)
 
 
 def build_results(
@@ -86,6 +88,7 @@ def build_results(
         ],
         "drift": drift_figures(record.drift, audit),
         "floor_cleanup_seconds": record.cleanup_seconds,
+        "watched_objects": _footprint(record),
         "profile": profile_figures(record),
     }
     results["targets"] = targets(results)
@@ -228,8 +231,22 @@ def drift_figures(samples: list[DriftSample], audit: AuditLog) -> dict[str, Any]
     for sample in samples:
         by_tampering.setdefault(sample.tampering, []).append(sample.seconds)
     writes = [audit.writes(*sample.window, user=PAYGUARD_USER) for sample in samples]
+    alone = [s.seconds for s in samples if s.passes <= QUEUED_BEHIND_PASSES]
+    behind = [s.seconds for s in samples if s.passes > QUEUED_BEHIND_PASSES]
     return {
         "repair_seconds": summary([s.seconds for s in samples]),
+        "repair_seconds_queue_empty": summary(alone),
+        "repair_seconds_behind_other_passes": summary(behind),
+        "samples": [
+            {
+                "tampering": s.tampering,
+                "child": s.child,
+                "seconds": s.seconds,
+                "at": round(s.window[0], 3),
+                "passes": s.passes,
+            }
+            for s in samples
+        ],
         "by_tampering": {name: summary(values) for name, values in sorted(by_tampering.items())},
         "writes_per_repair": round(sum(writes) / len(writes), 2) if writes else None,
         "writes_per_repair_by_resource": writes_by_resource(
@@ -244,6 +261,16 @@ def unthrottled_figures(record: Record, audit: AuditLog) -> dict[str, Any] | Non
         return None
     floor = record.floor_bursts.get(record.unthrottled.count)
     return {"payguard_args": " ".join(UNTHROTTLED_ARGS), **burst_figures(record.unthrottled, floor, audit)}
+
+
+def _footprint(record: Record) -> dict[str, Any]:
+    """The objects payguard watches and caches, with its RSS per object (at the no-op resync)."""
+    figures = dict(record.footprint)
+    rss = record.noop.rss_mib if record.noop else None
+    if rss and figures.get("objects"):
+        figures["payguard_rss_mib"] = rss
+        figures["rss_kib_per_object"] = round(rss * 1024 / figures["objects"], 1)
+    return figures
 
 
 def profile_figures(record: Record) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from kubernetes import config as kube_config
 from bench.audit import AuditLog
 from bench.environment import UNTHROTTLED_ARGS, BenchEnvironment
 from bench.floor import FloorClient
+from bench.footprint import watched_objects_footprint
 from bench.observer import CHILDREN_PER_WORKLOAD, ClusterObserver
 from bench.profiling import Profiler, ProfileSummary, summarise
 from bench.report import write_results
@@ -110,8 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         env.up()
         env.start_issuer()
+        # Its own connection pool: the watches must not compete with the burst's apply threads.
         observer = ClusterObserver(
-            env.admin.api_client, children_per_service=workload_count() * CHILDREN_PER_WORKLOAD
+            kube_config.new_client_from_config(config_file=str(env.cluster.kubeconfig)),
+            children_per_service=workload_count() * CHILDREN_PER_WORKLOAD,
         )
         observer.start()
         floor = FloorClient(
@@ -183,6 +186,7 @@ def measure_steady_state(run: Run) -> None:
     ctx, config = run.ctx, run.config
     logger.info("no-op resync over %d PaymentServices (period %.0fs)", run.services, config.resync_seconds)
     run.record.noop = noop_resync(ctx, services=run.services, resync_seconds=config.resync_seconds)
+    run.record.footprint = watched_objects_footprint(ctx.env.admin.api_client)
     logger.info("restart over %d PaymentServices", run.services)
     run.record.restart = restart(ctx, services=run.services)
     largest = max(run.payguard_batches, key=len)
