@@ -21,9 +21,10 @@ class ObjectCache:
 
     def put(self, kind: str, body: Mapping[str, Any]) -> None:
         metadata = body["metadata"]
+        slim = _without_managed_fields(body)
         with self._lock:
             by_namespace = self._objects.setdefault(kind, {})
-            by_namespace.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = dict(body)
+            by_namespace.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = slim
 
     def remove(self, kind: str, *, namespace: str, name: str) -> None:
         with self._lock:
@@ -33,7 +34,9 @@ class ObjectCache:
         fresh: dict[str, dict[str, dict[str, Any]]] = {}
         for body in bodies:
             metadata = body["metadata"]
-            fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = dict(body)
+            fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = _without_managed_fields(
+                body
+            )
         with self._lock:
             self._objects[kind] = fresh
 
@@ -50,3 +53,9 @@ class ObjectCache:
     def count(self, kind: str) -> int:
         with self._lock:
             return sum(len(names) for names in self._objects.get(kind, {}).values())
+
+
+def _without_managed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body without metadata.managedFields: often half an object's size, and no pass reads it."""
+    metadata = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
+    return {**body, "metadata": metadata}

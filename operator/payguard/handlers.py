@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Mapping
@@ -114,7 +115,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     for resource in WATCHED_TYPES:
         await asyncio.to_thread(_prime, runtime, resource)
     for namespace, name in sorted(_service_keys(runtime)):
-        runtime.queue.add((namespace, name))
+        runtime.queue.add((namespace, name), urgent=False)
     runtime.tasks = [asyncio.create_task(_worker(runtime)) for _ in range(runtime.settings.workers)]
     runtime.tasks.append(asyncio.create_task(_resync(runtime)))
     runtime.tasks.append(asyncio.create_task(_refresh_gauges(runtime)))
@@ -248,7 +249,8 @@ def _wake_for_certificates(runtime: Runtime, key: ServiceKey, moment: datetime |
     if moment is None:
         return
     delay = max((moment - datetime.now(UTC)).total_seconds() + 1, 0)  # just past the moment
-    runtime.wakeups[key] = asyncio.get_running_loop().call_later(delay, runtime.queue.add, key)
+    wake = functools.partial(runtime.queue.add, key, urgent=False)
+    runtime.wakeups[key] = asyncio.get_running_loop().call_later(delay, wake)
 
 
 def _update_gauges(runtime: Runtime) -> None:
@@ -266,7 +268,7 @@ async def _resync(runtime: Runtime) -> None:
     while True:
         await asyncio.sleep(runtime.settings.resync_seconds)
         for key in sorted(_service_keys(runtime)):
-            runtime.queue.add(key)
+            runtime.queue.add(key, urgent=False)
 
 
 async def _refresh_gauges(runtime: Runtime) -> None:

@@ -305,23 +305,26 @@ def _parse_cached(body: Mapping[str, Any]) -> PaymentService | None:
 
 
 def _announce(body: Mapping[str, Any], report: PassReport, context: PassContext) -> None:
-    """One Event per thing done or refused; passes that change nothing post nothing."""
-    for child in report.children:
-        if child.outcome == Outcome.CREATED:
-            _event(
-                context, body, warning=False, reason="Created", action="Apply", note=f"Created {child.ref}"
+    """One Event per kind of thing a pass did or was refused, naming every object; quiet passes post none.
+
+    One per kind rather than one per object: a new PaymentService would otherwise double its writes.
+    """
+    created = [c.ref for c in report.children if c.outcome == Outcome.CREATED]
+    reverted = [
+        f"{c.ref}: {', '.join(c.drift.paths)}" for c in report.children if c.outcome == Outcome.REVERTED
+    ]
+    failed = [c.error for c in report.children if c.outcome == Outcome.FAILED]
+    for items, warning, reason, action, verb in (
+        (created, False, "Created", "Apply", "Created"),
+        (reverted, True, "DriftReverted", "Repair", "Reverted drift in"),
+        (failed, True, "ApplyFailed", "Apply", "Failed:"),
+        (report.pruned, False, "Pruned", "Delete", "Deleted"),
+    ):
+        if items:
+            note = f"{verb} {'; '.join(items)}"
+            context.cluster.post_event(
+                regarding=body, warning=warning, reason=reason, action=action, note=note
             )
-        elif child.outcome == Outcome.REVERTED:
-            note = f"Reverted drift in {child.ref}: {', '.join(child.drift.paths)}"
-            _event(context, body, warning=True, reason="DriftReverted", action="Repair", note=note)
-        elif child.outcome == Outcome.FAILED:
-            _event(context, body, warning=True, reason="ApplyFailed", action="Apply", note=child.error)
-    for ref in report.pruned:
-        _event(context, body, warning=False, reason="Pruned", action="Delete", note=f"Deleted {ref}")
-
-
-def _event(context: PassContext, body: Mapping[str, Any], **kwargs: Any) -> None:
-    context.cluster.post_event(regarding=body, **kwargs)
 
 
 # --- status ------------------------------------------------------------------------------------------

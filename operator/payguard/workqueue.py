@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -13,33 +14,43 @@ class WorkQueue(Generic[Key]):
     """Like client-go's workqueue: a key is queued at most once, and a key added while its pass runs is
     queued again when that pass ends, so bursts of events collapse into one pass and none is lost.
 
+    Keys woken by a change (a tampered child, an edited spec) go before keys woken by the clock (the
+    periodic resync, certificate deadlines), so a drift repair never waits behind a resync of the fleet.
     Used from one event loop only, so it needs no locks.
     """
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[Key] = asyncio.Queue()
-        self._queued: set[Key] = set()
+        self._urgent: deque[Key] = deque()
+        self._routine: deque[Key] = deque()
+        self._ready = asyncio.Event()
         self._active: set[Key] = set()
-        self._again: set[Key] = set()
+        self._again: dict[Key, bool] = {}  # added while active -> urgent?
 
-    def add(self, key: Key) -> None:
+    def add(self, key: Key, *, urgent: bool = True) -> None:
         if key in self._active:
-            self._again.add(key)
-        elif key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
+            self._again[key] = self._again.get(key, False) or urgent
+        elif key in self._urgent:
+            pass
+        elif key in self._routine:
+            if urgent:  # promote: a change arrived for a key that was only due for a resync
+                self._routine.remove(key)
+                self._urgent.append(key)
+        else:
+            (self._urgent if urgent else self._routine).append(key)
+        self._ready.set()
 
     async def get(self) -> Key:
-        key = await self._queue.get()
-        self._queued.discard(key)
+        while not (self._urgent or self._routine):
+            self._ready.clear()
+            await self._ready.wait()
+        key = self._urgent.popleft() if self._urgent else self._routine.popleft()
         self._active.add(key)
         return key
 
     def done(self, key: Key) -> None:
         self._active.discard(key)
         if key in self._again:
-            self._again.discard(key)
-            self.add(key)
+            self.add(key, urgent=self._again.pop(key))
 
     def __len__(self) -> int:
-        return len(self._queued)
+        return len(self._urgent) + len(self._routine)

@@ -137,3 +137,50 @@ def test_waiting_consumer_wakes_when_a_key_is_added() -> None:
         return await asyncio.wait_for(consumer, timeout=1)
 
     assert asyncio.run(scenario()) == "payments/a"
+
+
+def test_changes_go_before_routine_resyncs() -> None:
+    async def scenario() -> list[str]:
+        queue: WorkQueue[str] = WorkQueue()
+        for key in ("payments/a", "payments/b", "payments/c"):
+            queue.add(key, urgent=False)
+        queue.add("payments/tampered")
+        return await drain(queue)
+
+    assert asyncio.run(scenario()) == ["payments/tampered", "payments/a", "payments/b", "payments/c"]
+
+
+def test_a_change_promotes_a_key_already_waiting_for_its_resync() -> None:
+    async def scenario() -> list[str]:
+        queue: WorkQueue[str] = WorkQueue()
+        for key in ("payments/a", "payments/b"):
+            queue.add(key, urgent=False)
+        queue.add("payments/b")
+        return await drain(queue)
+
+    assert asyncio.run(scenario()) == ["payments/b", "payments/a"]
+
+
+def test_a_routine_add_never_demotes_a_change() -> None:
+    async def scenario() -> list[str]:
+        queue: WorkQueue[str] = WorkQueue()
+        queue.add("payments/a", urgent=False)
+        queue.add("payments/b")
+        queue.add("payments/b", urgent=False)
+        return await drain(queue)
+
+    assert asyncio.run(scenario()) == ["payments/b", "payments/a"]
+
+
+def test_a_change_during_a_pass_is_queued_as_a_change_afterwards() -> None:
+    async def scenario() -> list[str]:
+        queue: WorkQueue[str] = WorkQueue()
+        queue.add("payments/a")
+        running = await queue.get()
+        queue.add("payments/r", urgent=False)
+        queue.add("payments/a", urgent=False)
+        queue.add("payments/a")  # a change while its pass runs
+        queue.done(running)
+        return await drain(queue)
+
+    assert asyncio.run(scenario()) == ["payments/a", "payments/r"]
