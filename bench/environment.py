@@ -7,6 +7,7 @@ Each measured client has its own identity, so the audit log tells their requests
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -61,8 +62,10 @@ class BenchEnvironment:
     issuer: ManagedProcess | None = None
     metrics_port: int = 0
     operator_starts: int = 0
+    source: OperatorSource | None = None
 
     def up(self) -> None:
+        self.source = snapshot_operator(self.state_dir / "src")
         self.cluster = LocalCluster(state_dir=self.state_dir / "cluster", audit_policy=AUDIT_POLICY)
         self.cluster.up()
         self.admin = TestCluster(self.cluster.kubeconfig)
@@ -106,7 +109,8 @@ class BenchEnvironment:
             ],
             log_path=self.state_dir / "payguard.log",
         )
-        pid = self.operator.start()
+        assert self.source is not None
+        pid = self.operator.start(env={**os.environ, "PYTHONPATH": str(self.source.path)})
         self.sampler.watch("payguard", pid)
         if not wait_until(self._operator_started, timeout=60, interval=0.1):
             raise RuntimeError(f"payguard did not start; see {self.operator.log_path}")
@@ -199,6 +203,28 @@ def _chart_cluster_role_name() -> str:
 def kubernetes_server_version(admin: TestCluster) -> str:
     info = client.VersionApi(admin.api_client).get_code()
     return str(info.git_version)
+
+
+@dataclass(frozen=True)
+class OperatorSource:
+    """The payguard code the benchmark runs: HEAD's operator/ folder, exported when the run starts."""
+
+    path: Path  # put first on payguard's PYTHONPATH, ahead of the editable install
+    commit: str
+    uncommitted_changes: bool  # the work tree had edits under operator/ that are not measured
+
+
+def snapshot_operator(directory: Path) -> OperatorSource:
+    """Exports HEAD's operator/ so that edits made while a long run goes on do not mix into it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", "HEAD", "operator"], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "operator"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return OperatorSource(path=directory / "operator", commit=git_commit(), uncommitted_changes=bool(dirty))
 
 
 def git_commit() -> str:

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +27,10 @@ class ManagedProcess:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> int:
+    def start(self, env: Mapping[str, str] | None = None) -> int:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
         return self.process.pid
 

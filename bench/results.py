@@ -122,7 +122,8 @@ def versions(env: BenchEnvironment) -> dict[str, str]:
     pinned = pinned_versions()
     return {
         "payguard": metadata.version("payguard"),
-        "commit": git_commit(),
+        "commit": env.source.commit if env.source else git_commit(),
+        "uncommitted_operator_changes_not_measured": bool(env.source and env.source.uncommitted_changes),
         "python": platform.python_version(),
         "kopf": metadata.version("kopf"),
         "kubernetes_client": metadata.version("kubernetes"),
