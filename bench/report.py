@@ -341,12 +341,10 @@ def plot_latency(results: dict[str, Any], path: Path) -> None:
         "payguard Ready, rate limit lifted": "D",
         "payguard own work, rate limit lifted": "x",
     }
-    for name, points in _series(results).items():
+    for index, (name, points) in enumerate(_series(results).items()):
         if points:
             xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, styles[name], label=name)
-            for x, y in points:
-                axes.annotate(f"{y:.2f}s", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            axes.plot(xs, ys, styles[name], label=name, color=f"C{index}")
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("PaymentServices applied at once (1: p50 of one at a time)")
