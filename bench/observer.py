@@ -120,10 +120,14 @@ class ClusterObserver:
                     self._changed.notify_all()
                 self._stream(custom, resource, selector, listed["metadata"]["resourceVersion"])
             except ApiException as error:
+                if self._stop.is_set():
+                    return
                 if error.status != 410:  # 410: our resourceVersion is too old; list again
                     logger.warning("watch of %s failed: %s", resource.plural, error.reason)
                     time.sleep(0.5)
             except Exception as error:  # a dropped connection: list again
+                if self._stop.is_set():
+                    return
                 logger.warning("watch of %s dropped: %s", resource.plural, error)
                 time.sleep(0.5)
 
