@@ -139,10 +139,12 @@ async def payment_service_changed(event: Mapping[str, Any], memo: kopf.Memo, **_
     metadata = body["metadata"]
     selected = _selected(runtime.settings, metadata.get("labels") or {})
     # A service that stops matching the selector is forgotten, as if deleted: its controls stay as they are.
-    _remember(runtime.cache, PAYMENT_SERVICES.kind, event if selected else {**event, "type": "DELETED"})
+    changed = _remember(
+        runtime.cache, PAYMENT_SERVICES.kind, event if selected else {**event, "type": "DELETED"}
+    )
     if event.get("type") == "DELETED" or not selected:
         metrics.forget_service(namespace=metadata["namespace"], service=metadata["name"])
-    else:
+    elif changed:
         runtime.queue.add((metadata["namespace"], metadata["name"]))
 
 
@@ -154,22 +156,32 @@ def _child_event_handler(resource: ResourceType) -> None:
     @kopf.on.event(resource.group, resource.version, resource.plural, id=f"{resource.plural}-changed")
     async def child_changed(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
         runtime = _runtime(memo)
-        _remember(runtime.cache, resource.kind, event)
-        for key in _affected_services(runtime, resource, event["object"]):
-            runtime.queue.add(key)
+        if _remember(runtime.cache, resource.kind, event):
+            for key in _affected_services(runtime, resource, event["object"]):
+                runtime.queue.add(key)
 
 
 for _resource in (*CHILD_TYPES.values(), *OBSERVED_TYPES.values()):
     _child_event_handler(_resource)
 
 
-def _remember(cache: ObjectCache, kind: str, event: Mapping[str, Any]) -> None:
+def _remember(cache: ObjectCache, kind: str, event: Mapping[str, Any]) -> bool:
+    """Updates the cache; False when the event brings nothing the cache did not hold already.
+
+    kopf's initial listing replays every object the start-up priming just cached: waking services for
+    those would re-run a pass for the whole fleet on every restart.
+    """
     body = event["object"]
     metadata = body["metadata"]
+    namespace = metadata.get("namespace", "")
     if event.get("type") == "DELETED":
-        cache.remove(kind, namespace=metadata.get("namespace", ""), name=metadata["name"])
-    else:
-        cache.put(kind, body)
+        cache.remove(kind, namespace=namespace, name=metadata["name"])
+        return True
+    known = cache.get(kind, namespace=namespace, name=metadata["name"])
+    if known is not None and known["metadata"].get("resourceVersion") == metadata.get("resourceVersion"):
+        return False
+    cache.put(kind, body)
+    return True
 
 
 def _affected_services(runtime: Runtime, resource: ResourceType, obj: Mapping[str, Any]) -> list[ServiceKey]:
@@ -187,13 +199,15 @@ def _affected_services(runtime: Runtime, resource: ResourceType, obj: Mapping[st
         return [(namespace, service)] if service else []
     if not resource.namespaced or namespace == runtime.settings.mesh_root_namespace:
         return sorted(_service_keys(runtime))
-    return sorted(key for key in _service_keys(runtime) if key[0] == namespace)
+    return sorted(_service_keys(runtime, namespace=namespace))
 
 
-def _service_keys(runtime: Runtime) -> set[ServiceKey]:
+def _service_keys(runtime: Runtime, *, namespace: str | None = None) -> set[ServiceKey]:
+    """Known PaymentServices, all or one namespace's (read from the namespace index, not filtered)."""
+    namespaces = None if namespace is None else [namespace]
     return {
         (body["metadata"]["namespace"], body["metadata"]["name"])
-        for body in runtime.cache.list(PAYMENT_SERVICES.kind)
+        for body in runtime.cache.list(PAYMENT_SERVICES.kind, namespaces=namespaces)
     }
 
 
