@@ -18,8 +18,8 @@ from typing import Any
 from kubernetes import client
 
 from bench.workload import Applied
-from payguard.cluster import CHILD_TYPES
-from payguard.model import API_GROUP, API_VERSION, PLURAL, parse_payment_service
+from payguard.kinds import CHILD_TYPES, PAYMENT_SERVICES
+from payguard.model import parse_payment_service
 from payguard.render import render_children
 
 FLOOR_FIELD_MANAGER = "payguard-floor"
@@ -105,10 +105,10 @@ class FloorClient:
                 _content_type="application/apply-patch+yaml",
             )
         self._custom.patch_namespaced_custom_object_status(
-            API_GROUP,
-            API_VERSION,
+            PAYMENT_SERVICES.group,
+            PAYMENT_SERVICES.version,
             service.namespace,
-            PLURAL,
+            PAYMENT_SERVICES.plural,
             service.name,
             {"status": floor_status(body)},
             _content_type="application/merge-patch+json",

@@ -9,7 +9,7 @@ from typing import Any
 
 from kubernetes import client
 
-from payguard.cluster import WATCHED_TYPES
+from payguard.kinds import WATCHED_TYPES
 
 
 def watched_objects_footprint(api_client: client.ApiClient) -> dict[str, Any]:

@@ -17,8 +17,14 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from payguard.cluster import CHILD_TYPES, PAYMENT_SERVICES, ResourceType
-from payguard.render.metadata import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL
+from payguard.kinds import (
+    CHILD_TYPES,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    PAYMENT_SERVICES,
+    SERVICE_LABEL,
+    ResourceType,
+)
 
 logger = logging.getLogger(__name__)
 ServiceKey = tuple[str, str]  # (namespace, name)

@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes import client
 
-from payguard.cluster import CHILD_TYPES
+from payguard.kinds import CHILD_TYPES
 
 TAMPER_MANAGER = "bench-tamper"
 MERGE_PATCH = "application/merge-patch+json"

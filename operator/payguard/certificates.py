@@ -16,10 +16,9 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from payguard.kinds import CERTIFICATE_NAME_ANNOTATION, CERTIFICATE_REVISION_ANNOTATION
 from payguard.model import CertificatePolicy, KeyAlgorithm
 
-CERTIFICATE_NAME_ANNOTATION = "cert-manager.io/certificate-name"
-CERTIFICATE_REVISION_ANNOTATION = "cert-manager.io/certificate-revision"
 # Issuers may backdate notBefore a little (clock skew); a validity this much over the policy still passes.
 VALIDITY_SLACK = timedelta(minutes=5)
 # cert-manager renews at renewalTime; give it this long before calling the renewal overdue.

@@ -12,56 +12,22 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from payguard.model import API_GROUP, API_VERSION, KIND, PLURAL
+from payguard.kinds import CHILD_TYPES, FIELD_MANAGER, PAYMENT_SERVICES, REPORTING_CONTROLLER, ResourceType
 from payguard.ratelimit import RateLimiter
-from payguard.settings import FIELD_MANAGER
 
 logger = logging.getLogger(__name__)
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-REPORTING_CONTROLLER = "payguard.dev/operator"
 DEFAULT_QPS = 50.0
 DEFAULT_BURST = 100
-
-
-@dataclass(frozen=True)
-class ResourceType:
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
-
-
-PAYMENT_SERVICES = ResourceType(API_GROUP, API_VERSION, PLURAL, KIND)
-PEER_AUTHENTICATIONS = ResourceType("security.istio.io", "v1", "peerauthentications", "PeerAuthentication")
-AUTHORIZATION_POLICIES = ResourceType(
-    "security.istio.io", "v1", "authorizationpolicies", "AuthorizationPolicy"
-)
-NETWORK_POLICIES = ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
-CERTIFICATES = ResourceType("cert-manager.io", "v1", "certificates", "Certificate")
-CERTIFICATE_REQUESTS = ResourceType("cert-manager.io", "v1", "certificaterequests", "CertificateRequest")
-ISSUERS = ResourceType("cert-manager.io", "v1", "issuers", "Issuer")
-CLUSTER_ISSUERS = ResourceType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", namespaced=False)
-CHILD_TYPES = {
-    t.kind: t for t in (PEER_AUTHENTICATIONS, AUTHORIZATION_POLICIES, NETWORK_POLICIES, CERTIFICATES)
-}
-# Read for certificate posture only; payguard never writes these.
-OBSERVED_TYPES = {t.kind: t for t in (CERTIFICATE_REQUESTS, ISSUERS, CLUSTER_ISSUERS)}
-WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values(), *OBSERVED_TYPES.values())
 
 
 class ApiError(Exception):
@@ -190,16 +156,16 @@ class Cluster:
         try:
             self._limiter.acquire()
             live = self._custom.patch_namespaced_custom_object_status(
-                API_GROUP,
-                API_VERSION,
+                PAYMENT_SERVICES.group,
+                PAYMENT_SERVICES.version,
                 namespace,
-                PLURAL,
+                PAYMENT_SERVICES.plural,
                 name,
                 {"status": dict(status)},
                 _content_type=MERGE_PATCH,
             )
         except ApiException as error:
-            raise _api_error(f"Patch status of {KIND} {namespace}/{name}", error) from None
+            raise _api_error(f"Patch status of {PAYMENT_SERVICES.kind} {namespace}/{name}", error) from None
         return cast(dict[str, Any], live)
 
     def post_event(
@@ -225,7 +191,7 @@ class Cluster:
             "type": "Warning" if warning else "Normal",
             "regarding": {
                 "apiVersion": regarding.get("apiVersion", PAYMENT_SERVICES.api_version),
-                "kind": regarding.get("kind", KIND),
+                "kind": regarding.get("kind", PAYMENT_SERVICES.kind),
                 "namespace": metadata["namespace"],
                 "name": metadata["name"],
                 "uid": metadata.get("uid"),

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FieldKeys = tuple[str, ...]
+from payguard.kinds import DRY_RUN_ANNOTATION
+
+FieldKeys = tuple[str, ...]  # map keys from the top of the object, e.g. ("spec", "portLevelMtls", "8443")
 # Annotations that switch a policy off when present (Istio skips enforcing a dry-run policy): anyone may
 # add annotations, but on a payguard object these only ever carry the value payguard renders.
-GUARDED_ANNOTATIONS = (
-    "istio.io/dry-run",
-)  # map keys from the top of the object, e.g. ("spec", "portLevelMtls", "8443")
+GUARDED_ANNOTATIONS = (DRY_RUN_ANNOTATION,)
 
 
 @dataclass(frozen=True)

@@ -22,21 +22,24 @@ import prometheus_client
 
 from payguard import metrics
 from payguard.cache import ObjectCache
-from payguard.certificates import CERTIFICATE_NAME_ANNOTATION
-from payguard.cluster import (
+from payguard.cluster import Cluster, load_api_client
+from payguard.kinds import (
+    ANNOTATION_PREFIX,
+    CERTIFICATE_NAME_ANNOTATION,
     CERTIFICATES,
     CHILD_TYPES,
+    FINALIZER,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
     OBSERVED_TYPES,
     PAYMENT_SERVICES,
+    SERVICE_LABEL,
     WATCHED_TYPES,
-    Cluster,
     ResourceType,
-    load_api_client,
 )
 from payguard.ratelimit import RateLimiter
 from payguard.reconcile import PassContext, reconcile
-from payguard.render.metadata import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL
-from payguard.settings import ANNOTATION_PREFIX, FINALIZER, RunSettings
+from payguard.settings import RunSettings
 from payguard.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)

@@ -16,11 +16,6 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
-API_GROUP = "payguard.dev"
-API_VERSION = "v1alpha1"
-KIND = "PaymentService"
-PLURAL = "paymentservices"
-
 # Limits shared with crds/paymentservice.yaml; tests/unit/test_model.py checks the two agree.
 MAX_WORKLOADS = 32
 MAX_SELECTOR_LABELS = 8

@@ -12,12 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from payguard.kinds import DRY_RUN_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from payguard.model import PaymentService, Workload
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "payguard"
-SERVICE_LABEL = "payguard.dev/payment-service"
-DRY_RUN_ANNOTATION = "istio.io/dry-run"
 DEFAULT_MESH_ROOT_NAMESPACE = "istio-system"
 # Kubernetes gives this ServiceAccount to every pod that names no other.
 _DEFAULT_SERVICE_ACCOUNT_NAME = "default"

@@ -26,15 +26,22 @@ from payguard.certificates import (
     latest_request,
     next_change,
 )
-from payguard.cluster import CHILD_TYPES, PAYMENT_SERVICES, ApiError, Cluster
+from payguard.cluster import ApiError, Cluster
 from payguard.conditions import Condition, build_conditions, invalid_spec_condition, merge_conditions
 from payguard.drift import Drift, detect_drift
+from payguard.kinds import (
+    CHILD_TYPES,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    PAYMENT_SERVICES,
+    SERVICE_LABEL,
+    WORKLOAD_LABEL,
+)
 from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService, parse_payment_service
 from payguard.outcome import NO_DRIFT, ChildResult, Outcome
 from payguard.posture import MTLSPosture, effective_mtls, is_owned_by, least_privilege_findings
 from payguard.render import Manifest, Platform, child_key, render_children
 from payguard.render.certificates import certificate_secret_name
-from payguard.render.metadata import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WORKLOAD_LABEL
 
 logger = logging.getLogger(__name__)
 

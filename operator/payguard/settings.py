@@ -1,16 +1,8 @@
-"""Owns the operator's runtime settings and the names it writes under payguard.dev."""
+"""Owns the operator's runtime settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-GROUP = "payguard.dev"
-VERSION = "v1alpha1"
-PLURAL = "paymentservices"
-FIELD_MANAGER = "payguard"
-# kopf's own bookkeeping lives under our domain, not kopf.zalando.org, so cluster admins see one owner.
-FINALIZER = f"{GROUP}/finalizer"
-ANNOTATION_PREFIX = GROUP
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
+from payguard.kinds import MANAGED_BY_LABEL, SERVICE_LABEL
 from payguard.model import PaymentService, parse_payment_service
 from payguard.posture import (
-    MANAGED_BY_LABEL,
-    SERVICE_LABEL,
     MTLSPosture,
     Widening,
     effective_mtls,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from payguard.kinds import DRY_RUN_ANNOTATION
 from payguard.model import Caller, PaymentService, Workload
 from payguard.render.metadata import ChildKind, Manifest, child_manifest
-
-DRY_RUN_ANNOTATION = "istio.io/dry-run"
 
 
 def peer_authentication(service: PaymentService, workload: Workload) -> Manifest:

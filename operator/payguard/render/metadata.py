@@ -5,16 +5,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from payguard.model import API_GROUP, API_VERSION, KIND, PaymentService, Workload
+from payguard.kinds import (
+    CHILD_TYPES,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    PAYMENT_SERVICES,
+    PCI_REQUIREMENTS_ANNOTATION,
+    SERVICE_LABEL,
+    WORKLOAD_LABEL,
+)
+from payguard.model import PaymentService, Workload
 
 Manifest = dict[str, Any]
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "payguard"
-SERVICE_LABEL = "payguard.dev/payment-service"
-WORKLOAD_LABEL = "payguard.dev/workload"
-# Evidence for auditors: which PCI-DSS v4.0 requirements the object helps meet.
-PCI_REQUIREMENTS_ANNOTATION = "payguard.dev/pci-dss-requirements"
 
 
 class ChildKind(StrEnum):
@@ -27,15 +29,7 @@ class ChildKind(StrEnum):
 
     @property
     def api_version(self) -> str:
-        return _API_VERSIONS[self]
-
-
-_API_VERSIONS = {
-    ChildKind.PEER_AUTHENTICATION: "security.istio.io/v1",
-    ChildKind.AUTHORIZATION_POLICY: "security.istio.io/v1",
-    ChildKind.NETWORK_POLICY: "networking.k8s.io/v1",
-    ChildKind.CERTIFICATE: "cert-manager.io/v1",
-}
+        return CHILD_TYPES[self.value].api_version
 
 
 def child_key(manifest: Manifest) -> tuple[str, str, str]:
@@ -54,8 +48,8 @@ def managed_labels(service: PaymentService, workload: Workload) -> dict[str, str
 
 def owner_reference(service: PaymentService) -> dict[str, Any]:
     return {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-        "kind": KIND,
+        "apiVersion": PAYMENT_SERVICES.api_version,
+        "kind": PAYMENT_SERVICES.kind,
         "name": service.name,
         "uid": service.uid,
         "controller": True,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from payguard.kinds import NAMESPACE_NAME_LABEL
 from payguard.model import Caller, EgressRule, PaymentService, Workload
 from payguard.render.metadata import ChildKind, Manifest, child_manifest
-
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 
 
 @dataclass(frozen=True)
