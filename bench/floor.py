@@ -21,6 +21,7 @@ from bench.workload import Applied
 from payguard.kinds import CHILD_TYPES, PAYMENT_SERVICES
 from payguard.model import parse_payment_service
 from payguard.render import render_children
+from payguard.settings import Platform
 
 FLOOR_FIELD_MANAGER = "payguard-floor"
 STATUS_CONDITIONS = (
@@ -91,7 +92,7 @@ class FloorClient:
 
     def _write_service(self, body: dict[str, Any]) -> None:
         service = parse_payment_service(body)
-        for manifest in render_children(service):
+        for manifest in render_children(service, platform=Platform()):
             resource = CHILD_TYPES[manifest["kind"]]
             self._custom.patch_namespaced_custom_object(
                 resource.group,

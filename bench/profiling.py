@@ -26,9 +26,9 @@ STEPS = {
     "waiting on the client-side rate limit": "RateLimiter.acquire (payguard/ratelimit.py)",
     "effective mTLS": "effective_mtls (payguard/posture.py)",
     "least-privilege findings": "least_privilege_findings (payguard/posture.py)",
-    "certificate posture": "_certificate_postures (payguard/reconcile.py)",
+    "certificate posture": "certificate_postures (payguard/judge.py)",
     "conditions": "build_conditions (payguard/conditions.py)",
-    "watch events into the cache": "_remember (payguard/handlers.py)",
+    "watch events into the cache": "Controller._remember (payguard/controller.py)",
     "kopf event processing": "process_resource_event (kopf/_core/reactor/processing.py)",
     "kopf diff-base (per event)": "AnnotationsDiffBaseStorage.build (kopf/_cogs/configs/diffbase.py)",
 }

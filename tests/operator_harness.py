@@ -60,7 +60,7 @@ def running_operator(settings: RunSettings, *, startup_timeout: float = 60.0) ->
                 kopf.operator(
                     standalone=True,
                     clusterwide=settings.clusterwide,
-                    namespaces=list(settings.namespaces),
+                    namespaces=list(settings.watched_namespaces),
                     memo=kopf.Memo(settings=settings),
                     stop_flag=stop,
                     ready_flag=ready,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+# Parsed bodies kept at most; a lost entry is only parsed again.
+PARSED_LIMIT = 4096
 
 
 class ObjectCache:
@@ -18,6 +22,7 @@ class ObjectCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # kind -> namespace -> name
+        self._parsed: dict[tuple[str, str], Any] = {}  # (uid, resourceVersion) -> parse(body)
 
     def put(self, kind: str, body: Mapping[str, Any]) -> None:
         metadata = body["metadata"]
@@ -49,6 +54,21 @@ class ObjectCache:
             by_namespace = self._objects.get(kind, {})
             chosen = by_namespace.keys() if namespaces is None else dict.fromkeys(namespaces)
             return [body for ns in chosen for body in by_namespace.get(ns, {}).values()]
+
+    def parsed(self, body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], T]) -> T:
+        """`parse(body)`, remembered per (uid, resourceVersion): every pass reads all PaymentServices of
+        its namespace, and parsing each one every time would make a pass grow with the namespace."""
+        key = (str(body["metadata"].get("uid")), str(body["metadata"].get("resourceVersion")))
+        with self._lock:
+            if key in self._parsed:
+                known: T = self._parsed[key]
+                return known
+        value = parse(body)
+        with self._lock:
+            if len(self._parsed) >= PARSED_LIMIT:
+                self._parsed.clear()
+            self._parsed[key] = value
+        return value
 
     def count(self, kind: str) -> int:
         with self._lock:

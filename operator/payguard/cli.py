@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 
 from payguard import __version__
-from payguard.settings import RunSettings
+from payguard.settings import LabelRequirement, Labels, Platform, RunSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--selector",
         default="",
-        metavar="KEY=VALUE[,KEY=VALUE]",
-        help="only PaymentServices with all these labels (default: all)",
+        metavar="KEY=VALUE|KEY!=VALUE[,...]",
+        help="only PaymentServices whose labels match every term (default: all)",
     )
     run.add_argument(
         "--audit-only",
@@ -50,6 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--mesh-root-namespace",
         default=defaults.mesh_root_namespace,
         help="Istio's root namespace, where mesh-wide policies live",
+    )
+    platform = defaults.platform
+    run.add_argument(
+        "--dns-namespace", default=platform.dns_namespace, help="namespace of the cluster DNS pods"
+    )
+    run.add_argument(
+        "--dns-labels",
+        type=parse_labels,
+        default=platform.dns_pod_labels,
+        metavar="KEY=VALUE[,...]",
+        help=f"labels of the cluster DNS pods (default: {_labels_text(platform.dns_pod_labels)})",
+    )
+    run.add_argument("--dns-port", type=int, default=platform.dns_port, help="cluster DNS port (UDP and TCP)")
+    run.add_argument("--istiod-namespace", default=platform.mesh_namespace, help="namespace of istiod")
+    run.add_argument(
+        "--istiod-labels",
+        type=parse_labels,
+        default=platform.mesh_pod_labels,
+        metavar="KEY=VALUE[,...]",
+        help=f"labels of the istiod pods (default: {_labels_text(platform.mesh_pod_labels)})",
+    )
+    run.add_argument(
+        "--istiod-port", type=int, default=platform.mesh_port, help="istiod's xDS and certificate port"
     )
     run.add_argument(
         "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)"
@@ -84,21 +107,45 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         selector=parse_selector(args.selector),
         resync_seconds=args.resync_seconds,
         mesh_root_namespace=args.mesh_root_namespace,
+        platform=Platform(
+            dns_namespace=args.dns_namespace,
+            dns_pod_labels=args.dns_labels,
+            dns_port=args.dns_port,
+            mesh_namespace=args.istiod_namespace,
+            mesh_pod_labels=args.istiod_labels,
+            mesh_port=args.istiod_port,
+        ),
         metrics_port=args.metrics_port,
         metrics_address=args.metrics_address,
         liveness_endpoint=args.liveness,
     )
 
 
-def parse_selector(text: str) -> tuple[tuple[str, str], ...]:
-    """`team=payments,tier=cde` -> (("team", "payments"), ("tier", "cde"))."""
-    pairs = []
+def parse_selector(text: str) -> tuple[LabelRequirement, ...]:
+    """`tier=cde,canary!=true` -> requirements every selected PaymentService's labels meet (sorted)."""
+    requirements = []
     for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f"--selector wants KEY=VALUE pairs, got {item!r}")
-        pairs.append((key.strip(), value.strip()))
-    return tuple(sorted(pairs))
+        key, sep, value = item.partition("!=")
+        equals = not sep
+        if equals:
+            key, sep, value = item.partition("=")
+            value = value.removeprefix("=")  # `==` means `=`, as in kubectl
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(f"--selector wants KEY=VALUE or KEY!=VALUE terms, got {item!r}")
+        requirements.append(LabelRequirement(key.strip(), value.strip(), equals=equals))
+    return tuple(sorted(requirements, key=str))
+
+
+def parse_labels(text: str) -> Labels:
+    """`k8s-app=kube-dns,tier=dns` -> (("k8s-app", "kube-dns"), ("tier", "dns")): pod labels to match."""
+    requirements = parse_selector(text)
+    if not requirements or not all(r.equals for r in requirements):
+        raise argparse.ArgumentTypeError(f"wants KEY=VALUE[,KEY=VALUE] labels, got {text!r}")
+    return tuple((r.key, r.value) for r in requirements)
+
+
+def _labels_text(labels: Labels) -> str:
+    return ",".join(f"{key}={value}" for key, value in labels)
 
 
 def run_operator(run_settings: RunSettings, *, log_level: str, log_format: str) -> int:
@@ -111,7 +158,7 @@ def run_operator(run_settings: RunSettings, *, log_level: str, log_format: str) 
     kopf.run(
         standalone=True,
         clusterwide=run_settings.clusterwide,
-        namespaces=list(run_settings.namespaces),
+        namespaces=list(run_settings.watched_namespaces),
         liveness_endpoint=run_settings.liveness_endpoint,
         memo=kopf.Memo(settings=run_settings),
     )

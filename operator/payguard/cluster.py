@@ -18,6 +18,7 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from payguard.api import ApiError
 from payguard.kinds import CHILD_TYPES, FIELD_MANAGER, PAYMENT_SERVICES, REPORTING_CONTROLLER, ResourceType
 from payguard.ratelimit import RateLimiter
 
@@ -28,14 +29,6 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 DEFAULT_QPS = 50.0
 DEFAULT_BURST = 100
-
-
-class ApiError(Exception):
-    """A refused API call, carrying the server's own message for status and Events (never a body)."""
-
-    def __init__(self, action: str, status: int, message: str) -> None:
-        super().__init__(f"{action} failed ({status}): {message}")
-        self.status = status
 
 
 def load_api_client(kubeconfig: str | None) -> client.ApiClient:
@@ -51,7 +44,7 @@ def load_api_client(kubeconfig: str | None) -> client.ApiClient:
 
 
 class Cluster:
-    """The one door to the API server."""
+    """The one door to the API server; implements `api.ClusterApi` for the pass."""
 
     def __init__(self, api_client: client.ApiClient, *, limiter: RateLimiter | None = None) -> None:
         self.api_client = api_client

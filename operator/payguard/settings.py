@@ -1,13 +1,43 @@
-"""Owns the operator's runtime settings."""
+"""Owns the operator's settings: how `payguard run` was asked to run, typed, built once from the flags."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where the essentials live that every workload must reach, so default-deny never locks it out."""
+
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: Labels = (("k8s-app", "kube-dns"),)
+    dns_port: int = 53  # allowed over UDP and TCP
+    mesh_namespace: str = "istio-system"
+    mesh_pod_labels: Labels = (("app", "istiod"),)
+    mesh_port: int = 15012  # istiod's xDS and certificate-signing port
+
+
+@dataclass(frozen=True)
+class LabelRequirement:
+    """One term of a label selector: `key=value` (equals) or `key!=value` (a missing key also matches)."""
+
+    key: str
+    value: str
+    equals: bool = True
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return (labels.get(self.key) == self.value) == self.equals
+
+    def __str__(self) -> str:
+        return f"{self.key}{'=' if self.equals else '!='}{self.value}"
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How `payguard run` was asked to run."""
+    """How `payguard run` was asked to run; the defaults are the flags' defaults."""
 
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     kubeconfig: str | None = None  # None: in-cluster, else $KUBECONFIG
@@ -15,9 +45,10 @@ class RunSettings:
     qps: float = 50.0  # API requests per second, on average (client-side limit)
     burst: int = 100  # requests allowed at once above that average
     audit_only: bool = False  # treat every PaymentService as enforcement: Audit (a rollout safety switch)
-    selector: tuple[tuple[str, str], ...] = ()  # only PaymentServices with these labels
+    selector: tuple[LabelRequirement, ...] = ()  # only PaymentServices whose labels match all of these
     resync_seconds: float = 300.0  # every PaymentService gets a pass at least this often
     mesh_root_namespace: str = "istio-system"
+    platform: Platform = field(default_factory=Platform)
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_address: str = "0.0.0.0"  # the chart's NetworkPolicy limits who reaches it
     liveness_endpoint: str | None = None
@@ -25,3 +56,16 @@ class RunSettings:
     @property
     def clusterwide(self) -> bool:
         return not self.namespaces
+
+    @property
+    def watched_namespaces(self) -> tuple[str, ...]:
+        """Namespaces to watch when not cluster-wide: the chosen ones, plus the mesh root (read only),
+        whose mesh-wide Istio policies weaken or widen every workload's controls."""
+        if self.clusterwide:
+            return ()
+        return tuple(dict.fromkeys((*self.namespaces, self.mesh_root_namespace)))
+
+    def selects(self, *, namespace: str, labels: Mapping[str, str]) -> bool:
+        """Whether a PaymentService is this operator's to reconcile."""
+        in_scope = self.clusterwide or namespace in self.namespaces
+        return in_scope and all(requirement.matches(labels) for requirement in self.selector)

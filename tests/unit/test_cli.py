@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from payguard.cli import build_parser, parse_selector, settings_from
-from payguard.settings import RunSettings
+from payguard.settings import LabelRequirement, Platform, RunSettings
 
 
 def test_run_watches_all_namespaces_by_default() -> None:
@@ -30,17 +30,34 @@ def test_a_command_is_required() -> None:
     assert exited.value.code == 2
 
 
-def test_selector_is_parsed_into_sorted_pairs_ignoring_a_trailing_comma() -> None:
-    assert parse_selector("tier=cde,payguard.dev/enabled=true,") == (
-        ("payguard.dev/enabled", "true"),
-        ("tier", "cde"),
+def test_selector_is_parsed_into_sorted_requirements_ignoring_a_trailing_comma() -> None:
+    assert parse_selector("tier=cde,payguard.dev/enabled==true,canary!=yes,") == (
+        LabelRequirement("canary", "yes", equals=False),
+        LabelRequirement("payguard.dev/enabled", "true"),
+        LabelRequirement("tier", "cde"),
     )
     assert parse_selector("") == ()
 
 
-def test_selector_without_a_value_is_refused() -> None:
+@pytest.mark.parametrize("text", ["tier", "=cde", "!=cde"])
+def test_selector_term_without_key_or_operator_is_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        parse_selector("tier")
+        parse_selector(text)
+
+
+def test_selector_not_equals_matches_a_missing_label() -> None:
+    settings = RunSettings(selector=parse_selector("tier=cde,canary!=yes"))
+    assert settings.selects(namespace="payments", labels={"tier": "cde"})
+    assert not settings.selects(namespace="payments", labels={"tier": "cde", "canary": "yes"})
+    assert not settings.selects(namespace="payments", labels={"tier": "connected"})
+
+
+def test_namespaced_operator_selects_only_its_namespaces_and_reads_the_mesh_root() -> None:
+    settings = RunSettings(namespaces=("payments",), mesh_root_namespace="istio-system")
+    assert settings.selects(namespace="payments", labels={})
+    assert not settings.selects(namespace="istio-system", labels={})
+    assert settings.watched_namespaces == ("payments", "istio-system")
+    assert RunSettings().watched_namespaces == ()
 
 
 def test_every_run_flag_reaches_the_settings() -> None:
@@ -49,5 +66,39 @@ def test_every_run_flag_reaches_the_settings() -> None:
     )
     settings = settings_from(args)
     assert (settings.workers, settings.qps, settings.burst) == (8, 20.0, 40)
-    assert settings.selector == (("tier", "cde"),)
+    assert settings.selector == (LabelRequirement("tier", "cde"),)
     assert settings.audit_only is True
+
+
+def test_platform_flags_reach_the_settings() -> None:
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--dns-namespace",
+            "openshift-dns",
+            "--dns-labels",
+            "dns.operator.openshift.io/daemonset-dns=default",
+            "--dns-port",
+            "5353",
+            "--istiod-namespace",
+            "mesh",
+            "--istiod-labels",
+            "app=istiod,istio.io/rev=canary",
+            "--istiod-port",
+            "15010",
+        ]
+    )
+    assert settings_from(args).platform == Platform(
+        dns_namespace="openshift-dns",
+        dns_pod_labels=(("dns.operator.openshift.io/daemonset-dns", "default"),),
+        dns_port=5353,
+        mesh_namespace="mesh",
+        mesh_pod_labels=(("app", "istiod"), ("istio.io/rev", "canary")),
+        mesh_port=15010,
+    )
+    assert settings_from(build_parser().parse_args(["run"])).platform == Platform()
+
+
+def test_platform_labels_refuse_a_not_equals_term() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--dns-labels", "k8s-app!=kube-dns"])

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from payguard.model import InvalidSpec, PaymentService, parse_payment_service
-from payguard.render import Manifest, Platform, child_key, render_children
+from payguard.render import Manifest, child_key, render_children
+from payguard.settings import Platform
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -45,6 +46,11 @@ ISTIOD_EGRESS = {
     ],
     "ports": [{"port": 15012, "protocol": "TCP"}],
 }
+
+
+def render(service: PaymentService) -> tuple[Manifest, ...]:
+    """The children under the default platform, as the operator renders them with no platform flags."""
+    return render_children(service, platform=Platform())
 
 
 # --- builders --------------------------------------------------------------------------------------------
@@ -100,7 +106,7 @@ def test_every_example_has_a_golden_file_and_no_golden_file_is_orphaned() -> Non
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_renders_to_its_golden_manifests(example: Path) -> None:
-    rendered = dump(render_children(parse_payment_service(load_example(example))))
+    rendered = dump(render(parse_payment_service(load_example(example))))
     golden = GOLDEN / example.name
     if UPDATE_GOLDEN:
         GOLDEN.mkdir(exist_ok=True)
@@ -116,7 +122,7 @@ def test_example_renders_to_its_golden_manifests(example: Path) -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_rendered_child_carries_payguard_labels_and_a_controller_owner(example: Path) -> None:
     svc = parse_payment_service(load_example(example))
-    children = render_children(svc)
+    children = render(svc)
     assert children
     for child in children:
         metadata = child["metadata"]
@@ -142,7 +148,7 @@ def test_every_rendered_child_carries_payguard_labels_and_a_controller_owner(exa
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_network_policy_port_names_its_protocol(example: Path) -> None:
-    children = render_children(parse_payment_service(load_example(example)))
+    children = render(parse_payment_service(load_example(example)))
     policies = [c for c in children if c["kind"] == "NetworkPolicy"]
     for policy in policies:
         for direction in ("ingress", "egress"):
@@ -156,7 +162,7 @@ def test_every_network_policy_port_names_its_protocol(example: Path) -> None:
 
 
 def test_enforce_mode_renders_every_control_per_workload() -> None:
-    children = render_children(service(workload("api"), workload("db")))
+    children = render(service(workload("api"), workload("db")))
     assert [child_key(c) for c in children] == [
         ("PeerAuthentication", "payments", "checkout-api"),
         ("AuthorizationPolicy", "payments", "checkout-api"),
@@ -174,7 +180,7 @@ def test_enforce_mode_renders_every_control_per_workload() -> None:
 
 
 def test_peer_authentication_is_strict_for_the_workload_selector() -> None:
-    children = render_children(service(workload("api", selector={"app": "api", "tier": "edge"})))
+    children = render(service(workload("api", selector={"app": "api", "tier": "edge"})))
     assert only(children, "PeerAuthentication", "checkout-api")["spec"] == {
         "selector": {"matchLabels": {"app": "api", "tier": "edge"}},
         "mtls": {"mode": "STRICT"},
@@ -182,14 +188,14 @@ def test_peer_authentication_is_strict_for_the_workload_selector() -> None:
 
 
 def test_workload_without_callers_gets_allow_nothing_policy() -> None:
-    children = render_children(service(workload("rotator")))
+    children = render(service(workload("rotator")))
     spec = only(children, "AuthorizationPolicy", "checkout-rotator")["spec"]
     assert spec == {"selector": {"matchLabels": {"app": "rotator"}}, "action": "ALLOW"}
     assert "rules" not in spec
 
 
 def test_workload_without_callers_gets_no_ingress_rules() -> None:
-    children = render_children(service(workload("rotator")))
+    children = render(service(workload("rotator")))
     spec = only(children, "NetworkPolicy", "checkout-rotator")["spec"]
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in spec
@@ -200,7 +206,7 @@ def test_caller_workload_becomes_a_spiffe_principal_of_its_service_account() -> 
         workload("api", ports=[{"name": "https", "port": 8443}], callers=[{"workload": "gateway"}]),
         workload("gateway"),
     )
-    rules = only(render_children(svc), "AuthorizationPolicy", "checkout-api")["spec"]["rules"]
+    rules = only(render(svc), "AuthorizationPolicy", "checkout-api")["spec"]["rules"]
     assert rules == [{"from": [{"source": {"principals": ["cluster.local/ns/payments/sa/gateway-sa"]}}]}]
 
 
@@ -213,7 +219,7 @@ def test_principal_caller_uses_the_declared_trust_domain() -> None:
         ),
         trustDomain="payments.example.com",
     )
-    rules = only(render_children(svc), "AuthorizationPolicy", "checkout-api")["spec"]["rules"]
+    rules = only(render(svc), "AuthorizationPolicy", "checkout-api")["spec"]["rules"]
     assert rules[0]["from"] == [{"source": {"principals": ["payments.example.com/ns/edge/sa/ingress"]}}]
 
 
@@ -229,7 +235,7 @@ def test_each_caller_gets_its_own_rule_with_ports_as_strings_methods_and_paths()
         ),
         workload("gateway"),
     )
-    rules = only(render_children(svc), "AuthorizationPolicy", "checkout-api")["spec"]["rules"]
+    rules = only(render(svc), "AuthorizationPolicy", "checkout-api")["spec"]["rules"]
     assert rules == [
         {
             "from": [{"source": {"principals": ["cluster.local/ns/payments/sa/gateway-sa"]}}],
@@ -251,7 +257,7 @@ def test_caller_without_ports_is_admitted_at_l4_on_every_declared_port_with_its_
         ),
         workload("gateway"),
     )
-    ingress = only(render_children(svc), "NetworkPolicy", "checkout-api")["spec"]["ingress"]
+    ingress = only(render(svc), "NetworkPolicy", "checkout-api")["spec"]["ingress"]
     assert ingress == [
         {
             "from": [{"podSelector": {"matchLabels": {"app": "gateway"}}}],
@@ -268,7 +274,7 @@ def test_principal_caller_is_admitted_at_l3_by_its_namespace() -> None:
             callers=[{"principal": {"namespace": "edge", "serviceAccount": "ingress"}, "ports": [8443]}],
         )
     )
-    ingress = only(render_children(svc), "NetworkPolicy", "checkout-api")["spec"]["ingress"]
+    ingress = only(render(svc), "NetworkPolicy", "checkout-api")["spec"]["ingress"]
     assert ingress == [
         {
             "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge"}}}],
@@ -278,7 +284,7 @@ def test_principal_caller_is_admitted_at_l3_by_its_namespace() -> None:
 
 
 def test_workload_without_egress_may_reach_only_dns_and_istiod() -> None:
-    spec = only(render_children(service(workload("rotator"))), "NetworkPolicy", "checkout-rotator")["spec"]
+    spec = only(render(service(workload("rotator"))), "NetworkPolicy", "checkout-rotator")["spec"]
     assert spec["egress"] == [DNS_EGRESS, ISTIOD_EGRESS]
 
 
@@ -287,7 +293,7 @@ def test_declared_egress_comes_before_the_platform_essentials() -> None:
         workload("api", egress=[{"workload": "db", "ports": [5432]}]),
         workload("db", ports=[{"name": "pg", "port": 5432}]),
     )
-    egress = only(render_children(svc), "NetworkPolicy", "checkout-api")["spec"]["egress"]
+    egress = only(render(svc), "NetworkPolicy", "checkout-api")["spec"]["egress"]
     assert egress == [
         {
             "to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
@@ -303,13 +309,13 @@ def test_workload_egress_without_ports_reaches_every_port_the_target_declares() 
         workload("api", egress=[{"workload": "db"}]),
         workload("db", ports=[{"name": "pg", "port": 5432}, {"name": "metrics", "port": 9187}]),
     )
-    egress = only(render_children(svc), "NetworkPolicy", "checkout-api")["spec"]["egress"]
+    egress = only(render(svc), "NetworkPolicy", "checkout-api")["spec"]["egress"]
     assert egress[0]["ports"] == [{"port": 5432, "protocol": "TCP"}, {"port": 9187, "protocol": "TCP"}]
 
 
 def test_cidr_egress_lists_only_declared_ports() -> None:
     svc = service(workload("api", egress=[{"cidr": "203.0.113.0/24", "ports": [443, 8443]}]))
-    egress = only(render_children(svc), "NetworkPolicy", "checkout-api")["spec"]["egress"]
+    egress = only(render(svc), "NetworkPolicy", "checkout-api")["spec"]["egress"]
     assert egress[0] == {
         "to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}],
         "ports": [{"port": 443, "protocol": "TCP"}, {"port": 8443, "protocol": "TCP"}],
@@ -358,7 +364,7 @@ def test_port_number_declared_for_two_protocols_is_admitted_on_both() -> None:
         workload("resolver", ports=dns_ports, callers=[{"workload": "client"}]),
         workload("client", egress=[{"workload": "resolver"}]),
     )
-    children = render_children(svc)
+    children = render(svc)
     both = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
     ingress = only(children, "NetworkPolicy", "checkout-resolver")["spec"]["ingress"]
     egress = only(children, "NetworkPolicy", "checkout-client")["spec"]["egress"]
@@ -371,12 +377,12 @@ def test_egress_to_a_workload_without_ports_opens_no_port_range() -> None:
         svc = service(workload("api", egress=[{"workload": "db"}]), workload("db"))
     except InvalidSpec:
         return  # refusing the spec is an acceptable fix too
-    egress = only(render_children(svc), "NetworkPolicy", "checkout-api")["spec"]["egress"]
+    egress = only(render(svc), "NetworkPolicy", "checkout-api")["spec"]["egress"]
     assert all(rule.get("ports") for rule in egress)
 
 
 def test_enforce_mode_marks_nothing_as_dry_run() -> None:
-    for child in render_children(example_service("checkout")):
+    for child in render(example_service("checkout")):
         assert DRY_RUN not in child["metadata"]["annotations"]
 
 
@@ -389,7 +395,7 @@ def test_audit_mode_renders_dry_run_authorization_policies_and_certificates_only
         workload("db"),
         enforcement="Audit",
     )
-    children = render_children(svc)
+    children = render(svc)
     assert [child_key(c) for c in children] == [
         ("AuthorizationPolicy", "payments", "checkout-api"),
         ("Certificate", "payments", "checkout-api"),
@@ -405,7 +411,7 @@ def test_audit_mode_renders_dry_run_authorization_policies_and_certificates_only
 
 
 def test_audit_example_writes_nothing_that_blocks_traffic() -> None:
-    children = render_children(example_service("audit-mode"))
+    children = render(example_service("audit-mode"))
     assert {c["kind"] for c in children} == {"AuthorizationPolicy", "Certificate"}
     assert len(children) == 4
     policies = [c for c in children if c["kind"] == "AuthorizationPolicy"]
@@ -417,30 +423,30 @@ def test_audit_example_writes_nothing_that_blocks_traffic() -> None:
 
 def test_rendering_is_deterministic() -> None:
     body = load_example(REPO / "examples" / "checkout.yaml")
-    first = dump(render_children(parse_payment_service(copy.deepcopy(body))))
-    second = dump(render_children(parse_payment_service(copy.deepcopy(body))))
+    first = dump(render(parse_payment_service(copy.deepcopy(body))))
+    second = dump(render(parse_payment_service(copy.deepcopy(body))))
     assert first == second
     svc = parse_payment_service(body)
-    assert render_children(svc) == render_children(svc)
+    assert render(svc) == render(svc)
 
 
 def test_rendered_children_do_not_share_mutable_state() -> None:
     svc = example_service("checkout")
-    first = render_children(svc)
+    first = render(svc)
     first[0]["spec"]["selector"]["matchLabels"]["tampered"] = "yes"
     first[0]["metadata"]["labels"]["tampered"] = "yes"
-    second = render_children(svc)
+    second = render(svc)
     assert "tampered" not in second[0]["spec"]["selector"]["matchLabels"]
     assert "tampered" not in second[0]["metadata"]["labels"]
 
 
 def test_child_key_is_kind_namespace_and_name() -> None:
-    child = render_children(example_service("minimal"))[0]
+    child = render(example_service("minimal"))[0]
     assert child_key(child) == ("PeerAuthentication", "payments", "key-rotation-rotator")
 
 
 def test_certificate_carries_the_spiffe_identity_and_the_key_policy() -> None:
-    cert = only(render_children(example_service("checkout")), "Certificate", "checkout-order-service")
+    cert = only(render(example_service("checkout")), "Certificate", "checkout-order-service")
     assert cert["spec"]["uris"] == ["spiffe://cluster.local/ns/payments/sa/order-service"]
     assert cert["spec"]["secretName"] == "checkout-order-service-tls"
     assert cert["spec"]["duration"] == "24h0m0s"

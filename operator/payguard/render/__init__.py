@@ -6,19 +6,19 @@ from payguard.model import Enforcement, PaymentService
 from payguard.render.certificates import certificate
 from payguard.render.istio import authorization_policy, peer_authentication
 from payguard.render.metadata import ChildKind, Manifest, child_key
-from payguard.render.network import Platform, network_policy
+from payguard.render.network import network_policy
+from payguard.settings import Platform
 
-__all__ = ["ChildKind", "Manifest", "Platform", "child_key", "render_children"]
+__all__ = ["ChildKind", "Manifest", "child_key", "render_children"]
 
 
-def render_children(service: PaymentService, *, platform: Platform | None = None) -> tuple[Manifest, ...]:
+def render_children(service: PaymentService, *, platform: Platform) -> tuple[Manifest, ...]:
     """Every child payguard wants for the service, in the order they are applied.
 
     Enforce: PeerAuthentication (STRICT), AuthorizationPolicy, NetworkPolicy and Certificate per workload.
     Audit: the AuthorizationPolicy marked dry-run and the Certificate, so nothing that could block traffic
     is written.
     """
-    platform = platform or Platform()
     audit = service.enforcement is Enforcement.AUDIT
     children: list[Manifest] = []
     for workload in service.workloads:

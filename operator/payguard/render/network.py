@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from payguard.kinds import NAMESPACE_NAME_LABEL
 from payguard.model import Caller, EgressRule, PaymentService, Workload
 from payguard.render.metadata import ChildKind, Manifest, child_manifest
-
-
-@dataclass(frozen=True)
-class Platform:
-    """Where the essentials live that every workload must reach, so default-deny never locks it out."""
-
-    dns_namespace: str = "kube-system"
-    dns_pod_labels: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
-    mesh_namespace: str = "istio-system"
-    mesh_pod_labels: tuple[tuple[str, str], ...] = (("app", "istiod"),)
-    mesh_port: int = 15012  # istiod's xDS and certificate-signing port
+from payguard.settings import Labels, Platform
 
 
 def network_policy(service: PaymentService, workload: Workload, *, platform: Platform) -> Manifest:
@@ -72,7 +61,10 @@ def _egress_rule(service: PaymentService, rule: EgressRule) -> dict[str, Any]:
 def _essential_egress(platform: Platform) -> list[dict[str, Any]]:
     dns = {
         "to": [_pods_in(platform.dns_namespace, platform.dns_pod_labels)],
-        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        "ports": [
+            {"port": platform.dns_port, "protocol": "UDP"},
+            {"port": platform.dns_port, "protocol": "TCP"},
+        ],
     }
     mesh = {
         "to": [_pods_in(platform.mesh_namespace, platform.mesh_pod_labels)],
@@ -81,7 +73,7 @@ def _essential_egress(platform: Platform) -> list[dict[str, Any]]:
     return [dns, mesh]
 
 
-def _pods_in(namespace: str, labels: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+def _pods_in(namespace: str, labels: Labels) -> dict[str, Any]:
     return {
         "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
         "podSelector": {"matchLabels": dict(labels)},

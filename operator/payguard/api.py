@@ -1,0 +1,49 @@
+"""Owns the contract between a reconcile pass and the API server: the calls a pass may make and the error
+they raise, so a pass runs against the real `cluster.Cluster` or a fake with the same shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class ApiError(Exception):
+    """A refused API call, carrying the server's own message for status and Events (never a body)."""
+
+    def __init__(self, action: str, status: int, message: str) -> None:
+        super().__init__(f"{action} failed ({status}): {message}")
+        self.status = status
+
+
+class ClusterApi(Protocol):
+    """The writes a pass makes; reads come from the watch-fed cache."""
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply with force under payguard's field manager; returns the live object."""
+        ...
+
+    def remove_fields(
+        self,
+        *,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        fields: tuple[tuple[str, ...], ...],
+    ) -> None:
+        """Removes fields another manager added, guarded by the resourceVersion that was read."""
+        ...
+
+    def delete(self, *, kind: str, namespace: str, name: str, uid: str) -> None:
+        """Deletes exactly the object with this UID."""
+        ...
+
+    def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """Merges `status` into a PaymentService's status subresource."""
+        ...
+
+    def post_event(
+        self, *, regarding: Mapping[str, Any], warning: bool, reason: str, action: str, note: str
+    ) -> None:
+        """Posts an Event about a PaymentService; never raises."""
+        ...

@@ -1,0 +1,131 @@
+"""Owns the second step of a pass: make the live children what was rendered (server-side apply, prune).
+
+Only children this PaymentService owns are written or deleted; a foreign object holding a child's name is
+reported as a conflict and left alone. Under `driftPolicy: Report` drift is recorded, not repaired.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from payguard import metrics
+from payguard.api import ApiError, ClusterApi
+from payguard.drift import Drift, detect_drift
+from payguard.kinds import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WORKLOAD_LABEL
+from payguard.model import DriftPolicy, PaymentService
+from payguard.observe import ChildKey, Snapshot
+from payguard.outcome import NO_DRIFT, ChildResult, Outcome
+from payguard.posture import is_owned_by
+from payguard.render import Manifest, child_key
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Convergence:
+    """What converging did: one result per desired child, and what was written or pruned."""
+
+    children: list[ChildResult] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    written: dict[ChildKey, dict[str, Any]] = field(default_factory=dict)
+    removed: list[ChildKey] = field(default_factory=list)
+
+
+def converge(
+    service: PaymentService,
+    body: Mapping[str, Any],
+    desired: Sequence[Manifest],
+    snapshot: Snapshot,
+    cluster: ClusterApi,
+) -> Convergence:
+    done = Convergence()
+    live = snapshot.namespace_objects
+    for manifest in desired:
+        key = child_key(manifest)
+        result, applied = _converge_child(service, body, manifest, live.get(key), cluster)
+        done.children.append(result)
+        if applied is not None:
+            done.written[key] = applied
+    _prune(service, desired, live, cluster, done)
+    return done
+
+
+def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
+    service: PaymentService,
+    body: Mapping[str, Any],
+    manifest: Manifest,
+    live: Mapping[str, Any] | None,
+    cluster: ClusterApi,
+) -> tuple[ChildResult, dict[str, Any] | None]:
+    kind, namespace, name = child_key(manifest)
+    workload = manifest["metadata"]["labels"][WORKLOAD_LABEL]
+
+    def result(outcome: str, drift: Drift = NO_DRIFT, error: str = "") -> ChildResult:
+        return ChildResult(kind, namespace, name, workload, outcome, drift, error)
+
+    if live is not None and not is_owned_by(live, service_uid=service.uid):
+        return result(Outcome.CONFLICT), None
+    if live is None and service.drift_policy is DriftPolicy.REPORT and _generation_reconciled(service, body):
+        # The spec has not changed since a pass applied it, so a missing child was deleted by hand.
+        metrics.DRIFT_DETECTED.labels(kind=kind).inc()
+        return result(Outcome.DRIFTED, Drift(changed=("(deleted)",))), None
+    drift = NO_DRIFT if live is None else detect_drift(manifest, live)
+    if live is not None and not drift:
+        return result(Outcome.UNCHANGED), None
+    if live is not None:
+        metrics.DRIFT_DETECTED.labels(kind=kind).inc()
+        if service.drift_policy is DriftPolicy.REPORT:
+            return result(Outcome.DRIFTED, drift), None
+    try:
+        if live is not None and drift.foreign:
+            cluster.remove_fields(
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                resource_version=live["metadata"]["resourceVersion"],
+                fields=drift.foreign,
+            )
+            metrics.WRITES.labels(verb="patch", kind=kind).inc()
+        applied = cluster.apply(manifest)
+        metrics.WRITES.labels(verb="apply", kind=kind).inc()
+    except ApiError as error:
+        return result(Outcome.FAILED, drift, str(error)), None
+    if live is None:
+        logger.info("Applied %s %s/%s", kind, namespace, name)
+        return result(Outcome.CREATED), applied
+    metrics.DRIFT_REVERTED.labels(kind=kind).inc()
+    logger.info("Reverted drift in %s %s/%s: %s", kind, namespace, name, ", ".join(drift.paths))
+    return result(Outcome.REVERTED, drift), applied
+
+
+def _generation_reconciled(service: PaymentService, body: Mapping[str, Any]) -> bool:
+    return bool((body.get("status") or {}).get("observedGeneration") == service.generation)
+
+
+def _prune(
+    service: PaymentService,
+    desired: Sequence[Manifest],
+    live: Mapping[ChildKey, Mapping[str, Any]],
+    cluster: ClusterApi,
+    done: Convergence,
+) -> None:
+    """Deletes children this service owns but no longer wants (a removed workload, or Audit mode)."""
+    wanted = {child_key(m) for m in desired}
+    for key, obj in sorted(live.items()):
+        labels = obj["metadata"].get("labels") or {}
+        ours = labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(SERVICE_LABEL) == service.name
+        if key in wanted or not ours or not is_owned_by(obj, service_uid=service.uid):
+            continue
+        kind, namespace, name = key
+        try:
+            cluster.delete(kind=kind, namespace=namespace, name=name, uid=obj["metadata"]["uid"])
+        except ApiError as error:
+            logger.warning("Failed to prune %s %s/%s: %s", kind, namespace, name, error)
+            continue
+        metrics.WRITES.labels(verb="delete", kind=kind).inc()
+        logger.info("Pruned %s %s/%s", kind, namespace, name)
+        done.pruned.append(f"{kind}/{name}")
+        done.removed.append(key)

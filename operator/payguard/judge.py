@@ -1,0 +1,164 @@
+"""Owns the third step of a pass, pure: from what was observed and done, the posture, the conditions, the
+status to write and the Events to post. No I/O, no clock: `now` is passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from payguard.certificates import CertificatePosture, assess_certificate, latest_request, next_change
+from payguard.conditions import Condition, build_conditions, merge_conditions
+from payguard.kinds import AUTHORIZATION_POLICIES, NETWORK_POLICIES, PEER_AUTHENTICATIONS
+from payguard.model import PaymentService
+from payguard.observe import Snapshot
+from payguard.outcome import ChildResult, Outcome
+from payguard.posture import MTLSPosture, effective_mtls, least_privilege_findings
+from payguard.render.certificates import certificate_secret_name
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What holds for a PaymentService after a pass."""
+
+    conditions: tuple[Condition, ...]
+    certificates: tuple[CertificatePosture, ...]
+    summaries: Mapping[str, Any]
+    # When a certificate's posture next changes by the clock alone, so the caller can wake up then.
+    next_certificate_change: datetime | None
+
+
+@dataclass(frozen=True)
+class EventNote:
+    """One Event a pass posts: one per kind of thing it did, naming every object."""
+
+    warning: bool
+    reason: str
+    action: str
+    note: str
+
+
+def judge(
+    service: PaymentService,
+    body: Mapping[str, Any],
+    snapshot: Snapshot,
+    children: Sequence[ChildResult],
+    *,
+    mesh_root_namespace: str,
+    now: datetime,
+) -> Judgement:
+    """`snapshot` is the one the pass left (its own writes included)."""
+    mtls = effective_mtls(
+        service, snapshot.of_kind(PEER_AUTHENTICATIONS.kind), mesh_root_namespace=mesh_root_namespace
+    )
+    widening = least_privilege_findings(
+        service,
+        network_policies=snapshot.of_kind(NETWORK_POLICIES.kind),
+        authorization_policies=snapshot.of_kind(AUTHORIZATION_POLICIES.kind),
+        other_services=list(snapshot.other_services),
+        mesh_root_namespace=mesh_root_namespace,
+    )
+    certificates = certificate_postures(service, snapshot, now=now)
+    changes = [next_change(c, service.certificates, now=now) for c in certificates]
+    conditions = build_conditions(
+        service, children, mtls, widening, certificates, previous=previous_conditions(body)
+    )
+    return Judgement(
+        conditions=tuple(conditions),
+        certificates=tuple(certificates),
+        summaries=_summaries(service, children, mtls, certificates),
+        next_certificate_change=min((c for c in changes if c is not None), default=None),
+    )
+
+
+def certificate_postures(
+    service: PaymentService, snapshot: Snapshot, *, now: datetime
+) -> list[CertificatePosture]:
+    """Each workload's certificate, judged from public API data only (never a Secret)."""
+    postures = []
+    for workload in service.workloads:
+        name = service.child_name(workload)
+        postures.append(
+            assess_certificate(
+                workload=workload.name,
+                name=name,
+                secret_name=certificate_secret_name(service, workload),
+                policy=service.certificates,
+                expected_uri=service.principal_of(workload).spiffe_id(service.trust_domain),
+                certificate=snapshot.namespace_objects.get(("Certificate", service.namespace, name)),
+                request=latest_request(snapshot.certificate_requests, certificate_name=name),
+                issuer=snapshot.issuer,
+                now=now,
+            )
+        )
+    return postures
+
+
+def event_notes(children: Sequence[ChildResult], pruned: Sequence[str]) -> list[EventNote]:
+    """One Event per kind of thing a pass did or was refused; quiet passes post none.
+
+    One per kind rather than one per object: a new PaymentService would otherwise double its writes.
+    """
+    created = [c.ref for c in children if c.outcome == Outcome.CREATED]
+    reverted = [f"{c.ref}: {', '.join(c.drift.paths)}" for c in children if c.outcome == Outcome.REVERTED]
+    failed = [c.error for c in children if c.outcome == Outcome.FAILED]
+    notes = []
+    for items, warning, reason, action, verb in (
+        (created, False, "Created", "Apply", "Created"),
+        (reverted, True, "DriftReverted", "Repair", "Reverted drift in"),
+        (failed, True, "ApplyFailed", "Apply", "Failed:"),
+        (pruned, False, "Pruned", "Delete", "Deleted"),
+    ):
+        if items:
+            notes.append(EventNote(warning, reason, action, f"{verb} {'; '.join(items)}"))
+    return notes
+
+
+def status_patch(
+    body: Mapping[str, Any],
+    conditions: Sequence[Condition],
+    *,
+    summaries: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The status to write, or None when the live status already says all of it."""
+    current = body.get("status") or {}
+    generation = int(body["metadata"].get("generation", 0))
+    status: dict[str, Any] = {
+        **summaries,
+        "observedGeneration": generation,
+        "conditions": merge_conditions(
+            current.get("conditions") or [], conditions, generation=generation, now=now
+        ),
+    }
+    if all(current.get(key) == value for key, value in status.items()):
+        return None
+    return status
+
+
+def previous_conditions(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {c.get("type", ""): c for c in (body.get("status") or {}).get("conditions") or []}
+
+
+# A state, not what this pass did, so a quiet pass leaves the status untouched.
+_CHILD_STATE = {Outcome.CREATED: "Applied", Outcome.UNCHANGED: "Applied", Outcome.REVERTED: "Applied"}
+_SUMMARY_FIELDS = {AUTHORIZATION_POLICIES.kind: "authorization", NETWORK_POLICIES.kind: "network"}
+
+
+def _summaries(
+    service: PaymentService,
+    children: Sequence[ChildResult],
+    mtls: Sequence[MTLSPosture],
+    certificates: Sequence[CertificatePosture],
+) -> dict[str, Any]:
+    by_workload: dict[str, dict[str, Any]] = {w.name: {"name": w.name} for w in service.workloads}
+    for certificate in certificates:
+        by_workload[certificate.workload]["certificate"] = certificate.summary()
+    for posture in mtls:
+        by_workload[posture.workload]["mtls"] = posture.mode
+    for child in children:
+        field_name = _SUMMARY_FIELDS.get(child.kind)
+        if field_name:
+            by_workload[child.workload][field_name] = _CHILD_STATE.get(child.outcome, child.outcome)
+    return {"workloadCount": len(service.workloads), "workloads": list(by_workload.values())}
