@@ -19,13 +19,6 @@ from typing import Any
 
 from payguard import metrics
 from payguard.cache import ObjectCache
-from payguard.certificates import (
-    CertificatePosture,
-    assess_certificate,
-    issuer_key,
-    latest_request,
-    next_change,
-)
 from payguard.cluster import ApiError, Cluster
 from payguard.conditions import Condition, build_conditions, invalid_spec_condition, merge_conditions
 from payguard.drift import Drift, detect_drift
@@ -39,7 +32,16 @@ from payguard.kinds import (
 )
 from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService, parse_payment_service
 from payguard.outcome import NO_DRIFT, ChildResult, Outcome
-from payguard.posture import MTLSPosture, effective_mtls, is_owned_by, least_privilege_findings
+from payguard.posture.certificates import (
+    CertificatePosture,
+    assess_certificate,
+    issuer_key,
+    latest_request,
+    next_change,
+)
+from payguard.posture.mtls import MTLSPosture, effective_mtls
+from payguard.posture.objects import is_owned_by
+from payguard.posture.privilege import least_privilege_findings
 from payguard.render import Manifest, Platform, child_key, render_children
 from payguard.render.certificates import certificate_secret_name
 
