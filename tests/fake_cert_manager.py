@@ -11,7 +11,6 @@ reads it. Faults (wrong identity, weak key, long validity, expired) are injected
 
 from __future__ import annotations
 
-import base64
 import datetime
 import re
 import sys
@@ -21,13 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+import pki
+
 UTC = datetime.UTC
 
 
@@ -51,8 +48,12 @@ class FakeCertManager:
         self._faults: dict[str, Faults] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fake-cert-manager", daemon=True)
-        self.ca_key = ec.generate_private_key(ec.SECP256R1())
-        self.ca = _self_signed_ca(self.ca_key)
+        now = datetime.datetime.now(UTC)
+        self.ca = pki.authority(
+            "payguard test CA (fake cert-manager)",
+            not_before=now - datetime.timedelta(hours=1),
+            not_after=now + datetime.timedelta(days=30),
+        )
         self.issued_pems: list[bytes] = []  # every certificate body and key issued, for leak checks
         self.errors: list[BaseException] = []
 
@@ -117,14 +118,7 @@ class FakeCertManager:
             return
         key = _private_key(spec.get("privateKey") or {}, faults)
         uris = [faults.uri] if faults.uri else spec.get("uris", [])
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([]))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]), critical=False
-            )
-            .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
-        )
+        csr = pki.signing_request(key, uris=uris)
         revision = 1
         request_name = f"{name}-{revision}"
         request = {
@@ -150,7 +144,7 @@ class FakeCertManager:
                 ],
             },
             "spec": {
-                "request": base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode(),
+                "request": pki.b64(pki.pem(csr)),
                 "issuerRef": spec["issuerRef"],
                 "duration": spec.get("duration", "2160h0m0s"),
                 "usages": spec.get("usages", []),
@@ -164,13 +158,10 @@ class FakeCertManager:
             if error.status != 409:
                 raise
         signed = self._sign(csr, duration=_parse_duration(spec.get("duration", "2160h0m0s")), faults=faults)
-        pem = signed.public_bytes(serialization.Encoding.PEM)
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        pem = pki.pem(signed)
+        key_pem = pki.key_pem(key)
         self.issued_pems += [pem, key_pem]
         self._write_secret(namespace, spec["secretName"], pem=pem, key_pem=key_pem)
-        ca_pem = self.ca.public_bytes(serialization.Encoding.PEM)
         self._custom.patch_namespaced_custom_object_status(
             "cert-manager.io",
             "v1",
@@ -179,8 +170,8 @@ class FakeCertManager:
             request_name,
             {
                 "status": {
-                    "certificate": base64.b64encode(pem).decode(),
-                    "ca": base64.b64encode(ca_pem).decode(),
+                    "certificate": pki.b64(pem),
+                    "ca": pki.b64(pki.pem(self.ca.certificate)),
                     "conditions": [
                         _condition(
                             "Approved",
@@ -223,24 +214,13 @@ class FakeCertManager:
         not_before, not_after = now, now + (faults.validity or duration)
         if faults.expired:
             not_before, not_after = now - datetime.timedelta(hours=2), now - datetime.timedelta(hours=1)
-        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        return (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
-            .issuer_name(self.ca.subject)
-            .public_key(csr.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(san, critical=False)
-            .sign(self.ca_key, hashes.SHA256())
-        )
+        return self.ca.sign_request(csr, not_before=not_before, not_after=not_after)
 
     def _write_secret(self, namespace: str, name: str, *, pem: bytes, key_pem: bytes) -> None:
         secret = client.V1Secret(
             metadata=client.V1ObjectMeta(name=name),
             type="kubernetes.io/tls",
-            data={"tls.crt": base64.b64encode(pem).decode(), "tls.key": base64.b64encode(key_pem).decode()},
+            data={"tls.crt": pki.b64(pem), "tls.key": pki.b64(key_pem)},
         )
         try:
             self._core.create_namespaced_secret(namespace, secret)
@@ -249,31 +229,10 @@ class FakeCertManager:
                 raise
 
 
-def _private_key(spec: dict[str, Any], faults: Faults) -> PrivateKey:
+def _private_key(spec: dict[str, Any], faults: Faults) -> pki.PrivateKey:
     if faults.rsa_bits:
-        return rsa.generate_private_key(public_exponent=65537, key_size=faults.rsa_bits)
-    algorithm, size = spec.get("algorithm", "RSA"), spec.get("size")
-    if algorithm == "ECDSA":
-        return ec.generate_private_key(ec.SECP384R1() if size == 384 else ec.SECP256R1())
-    if algorithm == "Ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    return rsa.generate_private_key(public_exponent=65537, key_size=size or 2048)
-
-
-def _self_signed_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "payguard test CA (fake cert-manager)")])
-    now = datetime.datetime.now(UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+        return pki.private_key("RSA", faults.rsa_bits)
+    return pki.private_key(spec.get("algorithm", "RSA"), spec.get("size"))
 
 
 def _condition(kind: str, ready: bool, reason: str, message: str) -> dict[str, Any]:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from payguard.certificates import SEVERITY, CertificatePosture, CertificateReason
 from payguard.model import Enforcement, PaymentService
 from payguard.outcome import ChildResult, Outcome
-from payguard.posture import MTLSPosture, Widening
+from payguard.posture.certificates import SEVERITY, CertificatePosture, CertificateReason
+from payguard.posture.mtls import MTLSPosture
+from payguard.posture.privilege import Widening
 
 
 class ConditionType:

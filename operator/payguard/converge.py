@@ -18,7 +18,7 @@ from payguard.kinds import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WO
 from payguard.model import DriftPolicy, PaymentService
 from payguard.observe import ChildKey, Snapshot
 from payguard.outcome import NO_DRIFT, ChildResult, Outcome
-from payguard.posture import is_owned_by
+from payguard.posture.objects import is_owned_by
 from payguard.render import Manifest, child_key
 
 logger = logging.getLogger(__name__)

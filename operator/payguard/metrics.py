@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from payguard.certificates import SEVERITY, CertificatePosture
+from payguard.posture.certificates import SEVERITY, CertificatePosture
 
 RECONCILES = Counter("payguard_reconciles", "Reconcile passes, by result", ["result"])
 RECONCILE_DURATION = Histogram(

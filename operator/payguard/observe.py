@@ -8,7 +8,6 @@ from types import MappingProxyType
 from typing import Any
 
 from payguard.cache import ObjectCache
-from payguard.certificates import issuer_key
 from payguard.kinds import (
     AUTHORIZATION_POLICIES,
     CERTIFICATE_REQUESTS,
@@ -17,6 +16,7 @@ from payguard.kinds import (
     PEER_AUTHENTICATIONS,
 )
 from payguard.model import InvalidSpec, PaymentService, parse_payment_service
+from payguard.posture.certificates import issuer_key
 
 ChildKey = tuple[str, str, str]  # (kind, namespace, name)
 Body = Mapping[str, Any]

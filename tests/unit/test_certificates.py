@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
-from payguard.certificates import (
-    CERTIFICATE_NAME_ANNOTATION,
-    CERTIFICATE_REVISION_ANNOTATION,
+import pki
+from payguard.kinds import CERTIFICATE_NAME_ANNOTATION, CERTIFICATE_REVISION_ANNOTATION
+from payguard.model import CertificatePolicy, IssuerKind, IssuerRef, KeyAlgorithm, PrivateKey
+from payguard.posture.certificates import (
     RENEWAL_GRACE,
     SEVERITY,
     VALIDITY_SLACK,
@@ -30,9 +29,6 @@ from payguard.certificates import (
     next_change,
     parse_issued_certificate,
 )
-from payguard.model import CertificatePolicy, IssuerKind, IssuerRef, KeyAlgorithm, PrivateKey
-
-SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 WORKLOAD = "order-service"
 CERTIFICATE = "checkout-order-service"
@@ -76,38 +72,31 @@ ED25519_POLICY = CertificatePolicy(
 # --- a throwaway CA and its certificates -----------------------------------------------------------------
 
 
+# The test keys by kind: (algorithm, size) as a Certificate's privateKey names them.
+KEY_KINDS = {
+    "p256": ("ECDSA", 256),
+    "p384": ("ECDSA", 384),
+    "rsa2048": ("RSA", 2048),
+    "rsa3072": ("RSA", 3072),
+    "ed25519": ("Ed25519", None),
+}
+
+
 @functools.cache
-def key(kind: str) -> SigningKey:
+def key(kind: str) -> pki.PrivateKey:
     """One key per kind for the whole module: RSA generation is slow."""
-    if kind == "p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if kind == "p384":
-        return ec.generate_private_key(ec.SECP384R1())
-    if kind == "rsa2048":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if kind == "rsa3072":
-        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    if kind == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    raise AssertionError(kind)
+    algorithm, size = KEY_KINDS[kind]
+    return pki.private_key(algorithm, size)
 
 
 @functools.cache
-def ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "payguard unit-test CA")])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(T0 - timedelta(days=30))
-        .not_valid_after(T0 + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
+def ca() -> pki.Authority:
+    return pki.authority(
+        "payguard unit-test CA",
+        not_before=T0 - timedelta(days=30),
+        not_after=T0 + timedelta(days=365),
+        serial=1,
     )
-    return ca_key, certificate
 
 
 def sign(
@@ -120,29 +109,19 @@ def sign(
     serial: int = 0x1F2E3D4C5B6A,
 ) -> x509.Certificate:
     """A workload certificate signed by the test CA, as a CA issuer would sign it."""
-    ca_key, ca_certificate = ca()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
-        .issuer_name(ca_certificate.subject)
-        .public_key(key(key_kind).public_key())
-        .serial_number(serial)
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + validity)
+    return ca().issue(
+        key(key_kind).public_key(),
+        uris=uris,
+        dns_names=dns_names,
+        not_before=not_before,
+        not_after=not_before + validity,
+        serial=serial,
     )
-    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(uri) for uri in uris]
-    names += [x509.DNSName(name) for name in dns_names]
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(ca_key, hashes.SHA256())
 
 
 def encode(certificate: x509.Certificate, *, chain: bool = False) -> str:
     """`status.certificate` as cert-manager writes it: base64 of the PEM (leaf first, then the chain)."""
-    pem = certificate.public_bytes(serialization.Encoding.PEM)
-    if chain:
-        pem += ca()[1].public_bytes(serialization.Encoding.PEM)
-    return base64.b64encode(pem).decode()
+    return pki.b64(pki.pem(certificate, ca().certificate) if chain else pki.pem(certificate))
 
 
 def certificate_request(

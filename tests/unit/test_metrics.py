@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from prometheus_client import REGISTRY
 
 from payguard import metrics
-from payguard.certificates import CertificatePosture, CertificateReason, IssuedCertificate
+from payguard.posture.certificates import CertificatePosture, CertificateReason, IssuedCertificate
 
 NOT_AFTER = datetime(2030, 1, 2, tzinfo=UTC)
 RENEWAL = datetime(2030, 1, 1, 16, tzinfo=UTC)

@@ -9,14 +9,9 @@ import pytest
 
 from payguard.kinds import MANAGED_BY_LABEL, SERVICE_LABEL
 from payguard.model import PaymentService, parse_payment_service
-from payguard.posture import (
-    MTLSPosture,
-    Widening,
-    effective_mtls,
-    is_owned_by,
-    least_privilege_findings,
-    selector_matches,
-)
+from payguard.posture.mtls import MTLSPosture, effective_mtls
+from payguard.posture.objects import is_owned_by, selector_matches
+from payguard.posture.privilege import Widening, least_privilege_findings
 
 SERVICE_UID = "0b5c6d1e-0000-4000-8000-000000000001"
 OTHER_UID = "0b5c6d1e-0000-4000-8000-000000000002"
