@@ -37,11 +37,12 @@ from payguard.kinds import (
     SERVICE_LABEL,
     WORKLOAD_LABEL,
 )
-from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService, parse_payment_service
+from payguard.model import DriftPolicy, Enforcement, InvalidSpec, PaymentService
 from payguard.outcome import NO_DRIFT, ChildResult, Outcome
 from payguard.posture import MTLSPosture, effective_mtls, is_owned_by, least_privilege_findings
 from payguard.render import Manifest, Platform, child_key, render_children
 from payguard.render.certificates import certificate_secret_name
+from payguard.spec import parse_payment_service
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from payguard.kinds import MANAGED_BY_LABEL, SERVICE_LABEL
-from payguard.model import PaymentService, parse_payment_service
+from payguard.model import PaymentService
 from payguard.posture import (
     MTLSPosture,
     Widening,
@@ -17,6 +17,7 @@ from payguard.posture import (
     least_privilege_findings,
     selector_matches,
 )
+from payguard.spec import parse_payment_service
 
 SERVICE_UID = "0b5c6d1e-0000-4000-8000-000000000001"
 OTHER_UID = "0b5c6d1e-0000-4000-8000-000000000002"

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from payguard.model import InvalidSpec, PaymentService, parse_payment_service
+from payguard.model import InvalidSpec, PaymentService
 from payguard.render import Manifest, Platform, child_key, render_children
+from payguard.spec import parse_payment_service
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
