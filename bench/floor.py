@@ -19,9 +19,9 @@ from kubernetes import client
 
 from bench.workload import Applied
 from payguard.kinds import CHILD_TYPES, PAYMENT_SERVICES
-from payguard.model import parse_payment_service
 from payguard.render import render_children
 from payguard.settings import Platform
+from payguard.spec import parse_payment_service
 
 FLOOR_FIELD_MANAGER = "payguard-floor"
 STATUS_CONDITIONS = (

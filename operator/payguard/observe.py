@@ -15,8 +15,9 @@ from payguard.kinds import (
     PAYMENT_SERVICES,
     PEER_AUTHENTICATIONS,
 )
-from payguard.model import InvalidSpec, PaymentService, parse_payment_service
+from payguard.model import InvalidSpec, PaymentService
 from payguard.posture.certificates import issuer_key
+from payguard.spec import parse_payment_service
 
 ChildKey = tuple[str, str, str]  # (kind, namespace, name)
 Body = Mapping[str, Any]

@@ -22,11 +22,12 @@ from payguard.cache import ObjectCache
 from payguard.conditions import Condition, invalid_spec_condition
 from payguard.converge import converge
 from payguard.judge import event_notes, judge, status_patch
-from payguard.model import Enforcement, InvalidSpec, parse_payment_service
+from payguard.model import Enforcement, InvalidSpec
 from payguard.observe import observe
 from payguard.outcome import ChildResult, Outcome
 from payguard.render import render_children
 from payguard.settings import Platform, RunSettings
+from payguard.spec import parse_payment_service
 
 
 @dataclass

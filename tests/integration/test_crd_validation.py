@@ -19,7 +19,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kube import TestCluster
-from payguard.model import InvalidSpec, parse_payment_service
+from payguard.model import InvalidSpec
+from payguard.spec import parse_payment_service
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from payguard.kinds import MANAGED_BY_LABEL, SERVICE_LABEL
-from payguard.model import PaymentService, parse_payment_service
+from payguard.model import PaymentService
 from payguard.posture.mtls import MTLSPosture, effective_mtls
 from payguard.posture.objects import is_owned_by, selector_matches
 from payguard.posture.privilege import Widening, least_privilege_findings
+from payguard.spec import parse_payment_service
 
 SERVICE_UID = "0b5c6d1e-0000-4000-8000-000000000001"
 OTHER_UID = "0b5c6d1e-0000-4000-8000-000000000002"

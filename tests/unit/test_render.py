@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from payguard.model import InvalidSpec, PaymentService, parse_payment_service
+from payguard.model import InvalidSpec, PaymentService
 from payguard.render import Manifest, child_key, render_children
 from payguard.settings import Platform
+from payguard.spec import parse_payment_service
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))

@@ -1,4 +1,4 @@
-"""The PaymentService model: defaults, parsing, the InvalidSpec paths, and agreement with the CRD."""
+"""Parsing a PaymentService into the model: defaults, the InvalidSpec paths, and agreement with the CRD."""
 
 from __future__ import annotations
 
@@ -25,9 +25,8 @@ from payguard.model import (
     Port,
     Principal,
     Protocol,
-    parse_go_duration,
-    parse_payment_service,
 )
+from payguard.spec import parse_go_duration, parse_payment_service
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
