@@ -10,14 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import kopf
 import yaml
 from kubernetes import client
 
-import payguard.handlers  # noqa: F401  (registers the handlers)
 from chart_tools import NAMESPACE as OPERATOR_NAMESPACE
 from chart_tools import RELEASE, render
 from kube import TestCluster
+from payguard import handlers
 from payguard.settings import RunSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,16 +55,7 @@ def running_operator(settings: RunSettings, *, startup_timeout: float = 60.0) ->
 
     def run() -> None:
         try:
-            asyncio.run(
-                kopf.operator(
-                    standalone=True,
-                    clusterwide=settings.clusterwide,
-                    namespaces=list(settings.watched_namespaces),
-                    memo=kopf.Memo(settings=settings),
-                    stop_flag=stop,
-                    ready_flag=ready,
-                )
-            )
+            asyncio.run(handlers.operate(settings, stop_flag=stop, ready_flag=ready))
         except BaseException as error:  # surfaced to the test below
             failure.append(error)
 

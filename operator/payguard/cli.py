@@ -150,18 +150,10 @@ def _labels_text(labels: Labels) -> str:
 
 def run_operator(run_settings: RunSettings, *, log_level: str, log_format: str) -> int:
     # Imported here so `payguard --help` works without loading kopf and the handlers.
-    import kopf  # noqa: PLC0415
-
-    import payguard.handlers  # noqa: F401, PLC0415  (registers the handlers)
+    from payguard import handlers  # noqa: PLC0415
 
     configure_logging(level=log_level, json_lines=log_format == "json")
-    kopf.run(
-        standalone=True,
-        clusterwide=run_settings.clusterwide,
-        namespaces=list(run_settings.watched_namespaces),
-        liveness_endpoint=run_settings.liveness_endpoint,
-        memo=kopf.Memo(settings=run_settings),
-    )
+    handlers.run(run_settings)
     return 0
 
 

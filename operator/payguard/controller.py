@@ -9,11 +9,9 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-
-import prometheus_client
 
 from payguard import metrics
 from payguard.cache import ObjectCache
@@ -48,16 +46,16 @@ class Controller:
         self._failures: dict[ServiceKey, int] = {}
         self._wakeups: dict[ServiceKey, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._metrics_server: Any = None
+        self._stop_metrics: Callable[[], None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Serves metrics, primes the cache, then starts the workers and the resync."""
-        if self.settings.metrics_port and self._metrics_server is None:
+        if self.settings.metrics_port and self._stop_metrics is None:
             # Once per controller: kopf retries a failed start-up, and a second bind would fail.
-            self._metrics_server, _thread = prometheus_client.start_http_server(
-                self.settings.metrics_port, addr=self.settings.metrics_address
+            self._stop_metrics = metrics.serve(
+                port=self.settings.metrics_port, address=self.settings.metrics_address
             )
         # One list per kind before the first pass, so a restart compares against what exists instead of
         # re-applying everything: kopf gives no signal when its initial listing is complete.
@@ -76,10 +74,9 @@ class Controller:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
-            self._metrics_server.server_close()
-            self._metrics_server = None
+        if self._stop_metrics is not None:
+            self._stop_metrics()
+            self._stop_metrics = None
 
     def _prime(self, resource: ResourceType) -> None:
         if self.settings.clusterwide or not resource.namespaced:

@@ -16,10 +16,10 @@ from payguard.api import ApiError, ClusterApi
 from payguard.drift import Drift, detect_drift
 from payguard.kinds import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WORKLOAD_LABEL
 from payguard.model import DriftPolicy, PaymentService
-from payguard.observe import ChildKey, Snapshot
 from payguard.outcome import NO_DRIFT, ChildResult, Outcome
 from payguard.posture.objects import is_owned_by
 from payguard.render import Manifest, child_key
+from payguard.snapshot import ChildKey, Snapshot
 
 logger = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@ watched kind that hands the event to the controller. No business logic lives her
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,26 @@ from payguard.kinds import (
 )
 from payguard.ratelimit import RateLimiter
 from payguard.settings import RunSettings
+
+
+def run(settings: RunSettings) -> None:
+    """Runs the operator until it is stopped by a signal."""
+    kopf.run(**_operator_arguments(settings))
+
+
+async def operate(settings: RunSettings, *, stop_flag: threading.Event, ready_flag: threading.Event) -> None:
+    """Runs the operator in the running event loop until `stop_flag` is set (for tests and benchmarks)."""
+    await kopf.operator(**_operator_arguments(settings), stop_flag=stop_flag, ready_flag=ready_flag)
+
+
+def _operator_arguments(settings: RunSettings) -> dict[str, Any]:
+    return {
+        "standalone": True,
+        "clusterwide": settings.clusterwide,
+        "namespaces": list(settings.watched_namespaces),
+        "liveness_endpoint": settings.liveness_endpoint,
+        "memo": kopf.Memo(settings=settings),
+    }
 
 
 def _controller(memo: kopf.Memo) -> Controller:

@@ -11,12 +11,12 @@ from typing import Any
 from payguard.conditions import Condition, build_conditions, merge_conditions
 from payguard.kinds import AUTHORIZATION_POLICIES, NETWORK_POLICIES, PEER_AUTHENTICATIONS
 from payguard.model import PaymentService
-from payguard.observe import Snapshot
 from payguard.outcome import ChildResult, Outcome
 from payguard.posture.certificates import CertificatePosture, assess_certificate, latest_request, next_change
 from payguard.posture.mtls import MTLSPosture, effective_mtls
 from payguard.posture.privilege import least_privilege_findings
 from payguard.render.certificates import certificate_secret_name
+from payguard.snapshot import Snapshot
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from payguard.posture.certificates import SEVERITY, CertificatePosture
 
@@ -57,6 +57,17 @@ def record_certificates(*, namespace: str, service: str, postures: Iterable[Cert
             if posture.renewal_time is not None:
                 CERTIFICATE_RENEWAL.labels(*labels).set(posture.renewal_time.timestamp())
         _refresh_certificate_counts()
+
+
+def serve(*, port: int, address: str) -> Callable[[], None]:
+    """Serves /metrics in a thread; returns what stops it and frees the port."""
+    server, _thread = start_http_server(port, addr=address)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
 
 
 def record_conditions(*, namespace: str, service: str, conditions: Iterable[tuple[str, bool]]) -> None:
