@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kube import TestCluster
+from kube import AUDIT_POLICY, TestCluster
 from localcluster import LocalCluster
 
 
@@ -25,10 +25,12 @@ def cluster() -> Iterator[TestCluster]:
         yield TestCluster(Path(existing), is_local=False)
         return
     with tempfile.TemporaryDirectory(prefix="payguard-test-cluster-") as state:
-        local = LocalCluster(state_dir=Path(state) / "cluster")
+        policy = Path(state) / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        local = LocalCluster(state_dir=Path(state) / "cluster", audit_policy=policy)
         try:
             local.up()
-            yield TestCluster(local.kubeconfig)
+            yield TestCluster(local.kubeconfig, audit_log=local.audit_log)
         finally:
             local.down()
 

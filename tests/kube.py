@@ -16,6 +16,18 @@ from kubernetes.dynamic.resource import Resource
 
 from localcluster import kubeconfig_document
 
+# Metadata of every request of one identity (the operator under an audited ServiceAccount), nothing else,
+# so tests can check what that operator read and wrote.
+AUDITED_USER = "system:serviceaccount:payguard-system:payguard-audited"
+AUDIT_POLICY = f"""apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted"]
+rules:
+  - level: Metadata
+    users: ["{AUDITED_USER}"]
+  - level: None
+"""
+
 
 @dataclass
 class TestCluster:
@@ -25,6 +37,7 @@ class TestCluster:
 
     kubeconfig: Path
     is_local: bool = True  # False for an existing cluster named by PAYGUARD_TEST_KUBECONFIG
+    audit_log: Path | None = None  # the local control plane's audit log (see AUDIT_POLICY in conftest)
     api_client: client.ApiClient = field(init=False)
     dynamic: dynamic.DynamicClient = field(init=False)
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +49,13 @@ def grant_operator_rbac(cluster: TestCluster) -> None:
             cluster.apply(
                 document, namespace=OPERATOR_NAMESPACE if document["kind"] == "ServiceAccount" else None
             )
+
+
+def chart_role() -> str:
+    """The name of the ClusterRole the chart renders."""
+    return next(
+        d["metadata"]["name"] for d in render(namespace=OPERATOR_NAMESPACE) if d["kind"] == "ClusterRole"
+    )
 
 
 @contextmanager
@@ -85,3 +97,54 @@ def eventually(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}; last value: {last!r}")
+
+
+# PaymentServices with this label are left to a separately started operator: the session-wide one runs
+# with `--selector SEPARATE_LABEL!=separate`, so two operators never reconcile the same service.
+SEPARATE_LABEL = "payguard.dev/test-operator"
+SEPARATE_SELECTOR = f"{SEPARATE_LABEL}=separate"
+
+
+@dataclass
+class OperatorProcess:
+    """`payguard run` as its own process, started with the flags under test."""
+
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def start(self, kubeconfig: Path, flags: list[str], *, timeout: float = 60.0) -> None:
+        command = [sys.executable, "-m", "payguard", "run", "--kubeconfig", str(kubeconfig), *flags]
+        environment = {**os.environ, "PYTHONPATH": str(REPO / "operator")}
+        with self.log_path.open("ab") as log:
+            log.write(f"--- started: {' '.join(command)}\n".encode())
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+
+        def started() -> bool:
+            assert self.process is not None and self.process.poll() is None, f"payguard exited:\n{self.log()}"
+            return "Started " in self.log().split("--- started")[-1]  # this run's lines only
+
+        eventually(started, timeout=timeout, what="payguard run to log Started")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@contextmanager
+def operator_process(kubeconfig: Path, flags: list[str], *, log_path: Path) -> Iterator[OperatorProcess]:
+    operator = OperatorProcess(log_path)
+    operator.start(kubeconfig, flags)
+    try:
+        yield operator
+    finally:
+        operator.stop()

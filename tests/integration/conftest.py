@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 
 from fake_cert_manager import FakeCertManager
-from kube import TestCluster
+from kube import AUDITED_USER, TestCluster
 from localcluster import free_port
-from operator_harness import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, grant_operator_rbac, running_operator
+from operator_harness import (
+    OPERATOR_ACCOUNT,
+    OPERATOR_NAMESPACE,
+    SEPARATE_LABEL,
+    chart_role,
+    grant_operator_rbac,
+    running_operator,
+)
+from payguard.cli import parse_selector
 from payguard.settings import RunSettings
 
 RESYNC_SECONDS = 2.0  # short, so tests can watch resyncs happen and write nothing
@@ -24,6 +32,30 @@ def operator_kubeconfig(cluster: TestCluster, tmp_path_factory: pytest.TempPathF
         namespace=OPERATOR_NAMESPACE,
         service_account=OPERATOR_ACCOUNT,
         directory=tmp_path_factory.mktemp("operator"),
+    )
+
+
+@pytest.fixture(scope="session")
+def audited_operator_kubeconfig(
+    cluster: TestCluster, operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The chart's ClusterRole under a second ServiceAccount, the one the API server's audit log records."""
+    account = AUDITED_USER.rsplit(":", 1)[1]
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account}},
+        namespace=OPERATOR_NAMESPACE,
+    )
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": account},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": chart_role()},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": OPERATOR_NAMESPACE}],
+        }
+    )
+    return cluster.kubeconfig_for_service_account(
+        namespace=OPERATOR_NAMESPACE, service_account=account, directory=tmp_path_factory.mktemp("audited")
     )
 
 
@@ -71,6 +103,7 @@ def payguard_operator(
 ) -> Iterator[RunSettings]:
     settings = RunSettings(
         kubeconfig=str(operator_kubeconfig),
+        selector=parse_selector(f"{SEPARATE_LABEL}!=separate"),
         resync_seconds=RESYNC_SECONDS,
         workers=4,
         metrics_port=free_port(),
