@@ -1,9 +1,11 @@
-"""Owns the watch-fed, in-memory copies of the objects payguard reads, so a pass reads without API calls."""
+"""Owns the watch-fed, in-memory copies of the objects payguard reads, so a pass reads without API calls,
+and what payguard cannot observe at the moment."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -23,6 +25,7 @@ class ObjectCache:
         self._lock = threading.Lock()
         self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # kind -> namespace -> name
         self._parsed: dict[tuple[str, str], Any] = {}  # (uid, resourceVersion) -> parse(body)
+        self._unavailable: dict[str, str] = {}  # kind -> why it cannot be observed
 
     def put(self, kind: str, body: Mapping[str, Any]) -> None:
         metadata = body["metadata"]
@@ -35,15 +38,44 @@ class ObjectCache:
         with self._lock:
             self._objects.get(kind, {}).get(namespace, {}).pop(name, None)
 
-    def replace_all(self, kind: str, bodies: Iterable[Mapping[str, Any]]) -> None:
+    def replace(
+        self, kind: str, bodies: Iterable[Mapping[str, Any]], *, namespace: str | None = None
+    ) -> list[Change]:
+        """Replaces what is known of a kind (or of one namespace of it) by a fresh list, and returns every
+        difference: added, changed (by resourceVersion) and vanished objects, the last with no DELETED
+        event to tell of them."""
         fresh: dict[str, dict[str, dict[str, Any]]] = {}
         for body in bodies:
             metadata = body["metadata"]
-            fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = _without_managed_fields(
-                body
-            )
+            slim = _without_managed_fields(body)
+            fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = slim
         with self._lock:
-            self._objects[kind] = fresh
+            by_namespace = self._objects.setdefault(kind, {})
+            scope = list(by_namespace) if namespace is None else [namespace]
+            old = {(ns, name): body for ns in scope for name, body in by_namespace.get(ns, {}).items()}
+            if namespace is None:
+                self._objects[kind] = fresh
+            else:
+                by_namespace[namespace] = fresh.get(namespace, {})
+        new = {(ns, name): body for ns, names in fresh.items() for name, body in names.items()}
+        return [
+            Change(old.get(key), new.get(key))
+            for key in sorted(old.keys() | new.keys())
+            if _version(old.get(key)) != _version(new.get(key))
+        ]
+
+    def set_unavailable(self, kind: str, reason: str | None) -> None:
+        """Records why a kind cannot be observed (its CRD is not served, RBAC refuses), or that it can."""
+        with self._lock:
+            if reason is None:
+                self._unavailable.pop(kind, None)
+            else:
+                self._unavailable[kind] = reason
+
+    def unavailable(self) -> dict[str, str]:
+        """Kinds that cannot be observed now, with why: what a pass must not judge as holding."""
+        with self._lock:
+            return dict(self._unavailable)
 
     def get(self, kind: str, *, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
@@ -73,6 +105,24 @@ class ObjectCache:
     def count(self, kind: str) -> int:
         with self._lock:
             return sum(len(names) for names in self._objects.get(kind, {}).values())
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object a fresh list found different: `old` None when added, `new` None when it vanished."""
+
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body = self.new or self.old
+        assert body is not None
+        return body
+
+
+def _version(body: Mapping[str, Any] | None) -> str | None:
+    return None if body is None else str(body["metadata"].get("resourceVersion"))
 
 
 def _without_managed_fields(body: Mapping[str, Any]) -> dict[str, Any]:

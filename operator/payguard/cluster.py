@@ -11,10 +11,11 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -29,6 +30,7 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 DEFAULT_QPS = 50.0
 DEFAULT_BURST = 100
+LIST_TIMEOUT_SECONDS = 60
 
 
 def load_api_client(kubeconfig: str | None) -> client.ApiClient:
@@ -125,25 +127,71 @@ class Cluster:
                 return
             raise _api_error(f"Delete {kind} {namespace}/{name}", error) from None
 
-    def list(self, resource: ResourceType, *, namespace: str | None = None) -> list[dict[str, Any]]:
-        """A full list with apiVersion and kind filled in on every item, as a watch event would carry them."""
+    def list_with_version(
+        self, resource: ResourceType, *, namespace: str | None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """A full list (apiVersion and kind set on every item) and its resourceVersion, to watch from."""
+        response = self._get(resource, namespace=namespace, query=[], timeout=LIST_TIMEOUT_SECONDS)
         try:
-            self._limiter.acquire()
-            if namespace is None or not resource.namespaced:
-                listed = self._custom.list_cluster_custom_object(
-                    resource.group, resource.version, resource.plural
-                )
-            else:
-                listed = self._custom.list_namespaced_custom_object(
-                    resource.group, resource.version, namespace, resource.plural
-                )
-        except ApiException as error:
-            raise _api_error(f"List {resource.plural}", error) from None
-        items: list[dict[str, Any]] = cast(dict[str, Any], listed).get("items", [])
+            listed = json.loads(response.response.data)
+        finally:
+            response.response.release_conn()
+        items: list[dict[str, Any]] = listed.get("items") or []
         for item in items:
             item.setdefault("apiVersion", resource.api_version)
             item.setdefault("kind", resource.kind)
-        return items
+        return items, str(listed.get("metadata", {}).get("resourceVersion", ""))
+
+    def watch(
+        self, resource: ResourceType, *, namespace: str | None, resource_version: str, timeout_seconds: int
+    ) -> WatchStream:
+        """Watch events from `resource_version` on (with bookmarks) until the server ends the watch.
+
+        Raises `ResourceExpiredError` when that version is too old (compacted): the caller relists.
+        """
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        # The client-side read timeout outlasts the server's, so a dead connection is noticed too.
+        response = self._get(resource, namespace=namespace, query=query, timeout=timeout_seconds + 30)
+        return WatchStream(response.response)
+
+    def _get(
+        self,
+        resource: ResourceType,
+        *,
+        namespace: str | None,
+        query: Sequence[tuple[str, str]],
+        timeout: float,
+    ) -> Any:
+        base = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
+        scope = f"/namespaces/{namespace}" if namespace is not None and resource.namespaced else ""
+        method, url, headers, _body, _post = self.api_client.param_serialize(
+            "GET",
+            f"{base}{scope}/{resource.plural}",
+            query_params=list(query),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        action = f"List {resource.plural}.{resource.group or 'core'}"
+        try:
+            self._limiter.acquire()
+            response = self.api_client.call_api(method, url, header_params=headers, _request_timeout=timeout)
+        except ApiException as error:
+            raise _api_error(action, error) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ApiError(action, 0, f"API server unreachable: {error}") from None
+        if response.status == 410:
+            response.response.release_conn()
+            raise ResourceExpiredError(action, 410, "resourceVersion too old")
+        if response.status >= 300:
+            body = response.response.data
+            response.response.release_conn()
+            raise _api_error(action, ApiException(status=response.status, reason=response.reason, body=body))
+        return response
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         try:
@@ -203,6 +251,35 @@ class Cluster:
                 metadata["name"],
                 error.reason,
             )
+
+
+class ResourceExpiredError(ApiError):
+    """410: the resourceVersion a watch asked for is compacted away; only a fresh list tells the truth."""
+
+
+class WatchStream:
+    """The events of one watch request, one decoded JSON object per line; `close` ends it from any thread."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        pending = b""
+        try:
+            for chunk in self._response.stream(amt=None, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            raise ApiError("Watch", 0, f"watch broken: {error}") from None
+        finally:
+            self._response.release_conn()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing from another thread may race the reader
+            self._response.shutdown()
 
 
 def _json_pointer(keys: tuple[str, ...]) -> str:

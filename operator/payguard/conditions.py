@@ -53,19 +53,26 @@ class Reason:
     PRIVILEGE_WIDENED = "PrivilegeWidened"
     # Ready: at least one condition above is not True.
     NOT_READY = "NotReady"
+    # Unknown: a kind this condition depends on cannot be observed (its CRD is not served, RBAC refuses
+    # the list); the message names the CRD. Never True by default.
+    NOT_OBSERVED = "NotObserved"
 
 
 @dataclass(frozen=True)
 class Condition:
     type: str
-    status: bool
+    status: bool | None  # None: Unknown, payguard cannot observe what it would need to judge
     reason: str
     message: str
+
+    @property
+    def status_text(self) -> str:
+        return "Unknown" if self.status is None else str(self.status)
 
     def as_status(self, *, generation: int, transition_time: str) -> dict[str, Any]:
         return {
             "type": self.type,
-            "status": "True" if self.status else "False",
+            "status": self.status_text,
             "reason": self.reason,
             "message": self.message[:MAX_MESSAGE_LENGTH],
             "observedGeneration": generation,
@@ -94,7 +101,7 @@ def ready_condition(conditions: Sequence[Condition]) -> Condition:
     if not failing:
         return Condition(ConditionType.READY, True, Reason.RECONCILED, "Every zero-trust control holds")
     reasons = {c.reason for c in failing}
-    for decisive in (Reason.NAME_CONFLICT, Reason.APPLY_FAILED, Reason.AUDIT_MODE):
+    for decisive in (Reason.NAME_CONFLICT, Reason.APPLY_FAILED, Reason.NOT_OBSERVED, Reason.AUDIT_MODE):
         if decisive in reasons:
             reason = decisive
             break
@@ -102,6 +109,32 @@ def ready_condition(conditions: Sequence[Condition]) -> Condition:
         reason = Reason.NOT_READY
     message = "; ".join(f"{c.type}: {c.message}" for c in failing)
     return Condition(ConditionType.READY, False, reason, message)
+
+
+# The kinds each condition is judged from: when one cannot be observed, the condition is Unknown.
+_OBSERVED_KINDS = {
+    ConditionType.MTLS_STRICT: ("PeerAuthentication",),
+    ConditionType.AUTHORIZATION_ENFORCED: ("AuthorizationPolicy",),
+    ConditionType.NETWORK_ISOLATED: ("NetworkPolicy",),
+    ConditionType.CERTIFICATES_READY: ("Certificate", "CertificateRequest", "Issuer", "ClusterIssuer"),
+    ConditionType.IN_SYNC: ("PeerAuthentication", "AuthorizationPolicy", "NetworkPolicy", "Certificate"),
+    ConditionType.LEAST_PRIVILEGE: ("NetworkPolicy", "AuthorizationPolicy"),
+}
+
+
+def without_unobserved(conditions: Sequence[Condition], unobserved: Mapping[str, str]) -> list[Condition]:
+    """Turns every condition judged from a kind payguard cannot observe into Unknown, naming why; then
+    Ready again. What cannot be seen is never reported as holding."""
+    if not unobserved:
+        return list(conditions)
+    judged = []
+    for condition in conditions:
+        blind = [unobserved[k] for k in _OBSERVED_KINDS.get(condition.type, ()) if k in unobserved]
+        message = f"Cannot observe: {'; '.join(dict.fromkeys(blind))}"
+        unknown = Condition(condition.type, None, Reason.NOT_OBSERVED, message)
+        if condition.type != ConditionType.READY:
+            judged.append(unknown if blind else condition)
+    return [ready_condition(judged), *judged]
 
 
 def invalid_spec_condition(message: str) -> Condition:
@@ -120,7 +153,7 @@ def merge_conditions(
     merged: dict[str, dict[str, Any]] = {}
     for condition in current:
         old = before.get(condition.type)
-        status = "True" if condition.status else "False"
+        status = condition.status_text
         transition = old["lastTransitionTime"] if old and old.get("status") == status else timestamp
         merged[condition.type] = condition.as_status(generation=generation, transition_time=transition)
     for kind, old in before.items():

@@ -1,6 +1,5 @@
-"""Owns the operator's runtime: the cache fed by watch events, the queue, workers with backoff, the
-periodic resync, certificate wake-ups and the metrics endpoint. It knows no kopf: `handlers` calls in.
-"""
+"""Owns the operator's runtime: informers that keep the cache true, the queue, workers with backoff, the
+periodic resync, certificate wake-ups, the metrics and readiness endpoint. It knows no kopf."""
 
 from __future__ import annotations
 
@@ -14,15 +13,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from payguard import metrics
+from payguard.api import ApiError
 from payguard.cache import ObjectCache
 from payguard.cluster import Cluster
+from payguard.informer import Informer, Listener
 from payguard.kinds import (
     CHILD_TYPES,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    NAMESPACES,
     PAYMENT_SERVICES,
     WATCHED_TYPES,
     ResourceType,
+    crd_name,
 )
 from payguard.reconcile import PassContext, reconcile
 from payguard.settings import RunSettings
@@ -32,6 +35,7 @@ from payguard.workqueue import WorkQueue
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 60.0
 GAUGE_REFRESH_SECONDS = 15.0
+WAIT_LOG_SECONDS = 5
 
 
 class Controller:
@@ -46,29 +50,53 @@ class Controller:
         self._failures: dict[ServiceKey, int] = {}
         self._wakeups: dict[ServiceKey, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._informers: list[Informer] = []
+        self._answered: set[tuple[str, str | None]] = set()  # (kind, namespace) listed or found missing
         self._stop_metrics: Callable[[], None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Serves metrics, primes the cache, then starts the workers and the resync."""
+        """Serves metrics and health, then starts one informer per watched kind and scope; the workers
+        start once every informer has listed (or found its kind not served), in the background, so a
+        start-up during an outage waits instead of failing."""
+        loop = asyncio.get_running_loop()
         if self.settings.metrics_port and self._stop_metrics is None:
             # Once per controller: kopf retries a failed start-up, and a second bind would fail.
             self._stop_metrics = metrics.serve(
-                port=self.settings.metrics_port, address=self.settings.metrics_address
+                port=self.settings.metrics_port, address=self.settings.metrics_address, ready=self.not_ready
             )
-        # One list per kind before the first pass, so a restart compares against what exists instead of
-        # re-applying everything: kopf gives no signal when its initial listing is complete.
-        for resource in WATCHED_TYPES:
-            await asyncio.to_thread(self._prime, resource)
+        listener = Listener(
+            listed=lambda *args: loop.call_soon_threadsafe(self._on_listed, *args),
+            event=lambda *args: loop.call_soon_threadsafe(self.on_object_event, *args),
+            unavailable=lambda *args: loop.call_soon_threadsafe(self._on_unavailable, *args),
+        )
+        self._informers = [
+            Informer(self.cluster, resource, namespace=namespace, listener=listener)
+            for resource in WATCHED_TYPES
+            for namespace in self._scopes(resource)
+        ]
+        for informer in self._informers:
+            informer.start()
+        self._tasks = [asyncio.create_task(self._start_workers())]
+
+    async def _start_workers(self) -> None:
+        waited = 0
+        while pending := self._unanswered():
+            if waited % (WAIT_LOG_SECONDS * 10) == 0:
+                logger.info("Waiting for the API server to list %s", ", ".join(pending))
+            await asyncio.sleep(0.1)
+            waited += 1
         for key in known_services(self.cache):
             self.queue.add(key, urgent=False)
-        self._tasks = [asyncio.create_task(self._work()) for _ in range(self.settings.workers)]
+        self._tasks += [asyncio.create_task(self._work()) for _ in range(self.settings.workers)]
         self._tasks.append(asyncio.create_task(self._resync()))
         self._tasks.append(asyncio.create_task(self._refresh_gauges()))
         logger.info("Started %d workers; watching %s", self.settings.workers, self._scope())
 
     async def stop(self) -> None:
+        for informer in self._informers:
+            informer.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -78,18 +106,62 @@ class Controller:
             self._stop_metrics()
             self._stop_metrics = None
 
-    def _prime(self, resource: ResourceType) -> None:
+    def not_ready(self) -> str | None:
+        """Why the operator is not ready to serve (readiness probe), or None when it is."""
+        pending = self._unanswered()
+        if pending:
+            return f"waiting for the API server to list {', '.join(pending)}"
+        unavailable = self.cache.unavailable()
+        if unavailable:
+            return "; ".join(f"{kind}: {reason}" for kind, reason in sorted(unavailable.items()))
+        return None
+
+    def _scopes(self, resource: ResourceType) -> list[str | None]:
         if self.settings.clusterwide or not resource.namespaced:
-            items = self.cluster.list(resource)
-        else:
-            items = [
-                item
-                for namespace in self.settings.watched_namespaces
-                for item in self.cluster.list(resource, namespace=namespace)
-            ]
+            return [None]
+        return list(self.settings.watched_namespaces)
+
+    def _unanswered(self) -> list[str]:
+        """Informers that have neither listed nor learnt that their kind is not served."""
+        return [i.scope for i in self._informers if (i.resource.kind, i.namespace) not in self._answered]
+
+    # --- informers -----------------------------------------------------------------------------------
+
+    def _on_listed(self, resource: ResourceType, namespace: str | None, items: list[dict[str, Any]]) -> None:
+        """A fresh list replaces what the cache knew; every difference wakes the services it affects."""
+        self._answered.add((resource.kind, namespace))
+        was_unavailable = resource.kind in self.cache.unavailable()
+        self.cache.set_unavailable(resource.kind, None)
         if resource == PAYMENT_SERVICES:
             items = [item for item in items if self._selects(item)]
-        self.cache.replace_all(resource.kind, items)
+        changes = self.cache.replace(resource.kind, items, namespace=namespace)
+        if was_unavailable:
+            logger.info("%s is served again", crd_name(resource))
+            self._queue_all()  # every service judged the kind unobservable meanwhile
+        for change in changes:
+            if resource == PAYMENT_SERVICES:
+                metadata = change.body["metadata"]
+                if change.new is None:
+                    metrics.forget_service(namespace=metadata["namespace"], service=metadata["name"])
+                else:
+                    self.queue.add((metadata["namespace"], metadata["name"]))
+                continue
+            for body in (change.old, change.new):
+                if body is not None:
+                    self._queue_affected(resource, body)
+
+    def _on_unavailable(self, resource: ResourceType, namespace: str | None, reason: str) -> None:
+        self._answered.add((resource.kind, namespace))
+        if self.cache.unavailable().get(resource.kind) == reason:
+            return
+        self.cache.set_unavailable(resource.kind, reason)
+        # Nothing of that kind can be seen now: forget what was cached, and let every pass say so.
+        self.cache.replace(resource.kind, [], namespace=namespace)
+        self._queue_all()
+
+    def _queue_all(self) -> None:
+        for key in known_services(self.cache):
+            self.queue.add(key)
 
     # --- watch events --------------------------------------------------------------------------------
 
@@ -104,15 +176,17 @@ class Controller:
             self.queue.add((metadata["namespace"], metadata["name"]))
 
     def on_object_event(self, resource: ResourceType, event: Mapping[str, Any]) -> None:
-        if self._remember(resource.kind, event):
-            keys = affected_services(
-                resource,
-                event["object"],
-                self.cache,
-                mesh_root_namespace=self.settings.mesh_root_namespace,
-            )
-            for key in keys:
-                self.queue.add(key)
+        if resource == PAYMENT_SERVICES:
+            self.on_service_event(event)
+        elif self._remember(resource.kind, event):
+            self._queue_affected(resource, event["object"])
+
+    def _queue_affected(self, resource: ResourceType, body: Mapping[str, Any]) -> None:
+        if resource == NAMESPACES:
+            return  # read by each pass; a namespace's own changes affect no control
+        mesh_root = self.settings.mesh_root_namespace
+        for key in affected_services(resource, body, self.cache, mesh_root_namespace=mesh_root):
+            self.queue.add(key)
 
     def _selects(self, body: Mapping[str, Any]) -> bool:
         metadata = body["metadata"]
@@ -149,24 +223,42 @@ class Controller:
     async def _run_pass(self, key: ServiceKey) -> None:
         namespace, name = key
         body = self.cache.get(PAYMENT_SERVICES.kind, namespace=namespace, name=name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
+        if body is None or body["metadata"].get("deletionTimestamp") or self._terminating(namespace):
             self._failures.pop(key, None)
             self._wake_for_certificates(key, None)
             return  # deleted: garbage collection removes the children through their ownerReferences
         try:
             report = await asyncio.to_thread(reconcile, body, self.context)
+        except ApiError as error:
+            # An expected answer (a status patch refused during an outage, a namespace going away):
+            # retried, and logged without a traceback.
+            if error.status != 404 and not self._terminating(namespace):
+                delay = self._retry_later(key)
+                logger.warning(
+                    "Failed to reconcile PaymentService %s/%s: %s; retrying in %.1fs", *key, error, delay
+                )
+            return
         except Exception:
-            failures = self._failures[key] = self._failures.get(key, 0) + 1
-            delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures) * random.uniform(0.8, 1.2)
+            delay = self._retry_later(key)
             logger.exception(
                 "Failed to reconcile PaymentService %s/%s; retrying in %.1fs", namespace, name, delay
             )
-            asyncio.get_running_loop().call_later(delay, self.queue.add, key)
             return
         self._failures.pop(key, None)
         self._wake_for_certificates(key, report.next_certificate_change)
         if report.writes:
             logger.info("Reconciled PaymentService %s/%s with %d writes", namespace, name, report.writes)
+
+    def _retry_later(self, key: ServiceKey) -> float:
+        failures = self._failures[key] = self._failures.get(key, 0) + 1
+        delay: float = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures) * random.uniform(0.8, 1.2)
+        asyncio.get_running_loop().call_later(delay, self.queue.add, key)
+        return delay
+
+    def _terminating(self, namespace: str) -> bool:
+        """A namespace being deleted takes its objects with it; writing into it only earns refusals."""
+        found = self.cache.get(NAMESPACES.kind, namespace="", name=namespace)
+        return bool(found and found["metadata"].get("deletionTimestamp"))
 
     def _wake_for_certificates(self, key: ServiceKey, moment: datetime | None) -> None:
         """One timer per service for the next certificate deadline: Expired shows with no other change."""
@@ -180,9 +272,12 @@ class Controller:
         self._wakeups[key] = asyncio.get_running_loop().call_later(delay, wake)
 
     async def _resync(self) -> None:
-        """A periodic pass for every PaymentService; with nothing changed it writes nothing."""
+        """A periodic relist of every kind (one list per kind, not per service) and a pass for every
+        PaymentService; with nothing changed it writes nothing."""
         while True:
             await asyncio.sleep(self.settings.resync_seconds)
+            for informer in self._informers:
+                informer.relist()
             for key in known_services(self.cache):
                 self.queue.add(key, urgent=False)
 

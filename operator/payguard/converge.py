@@ -45,7 +45,9 @@ def converge(
     live = snapshot.namespace_objects
     for manifest in desired:
         key = child_key(manifest)
-        result, applied = _converge_child(service, body, manifest, live.get(key), cluster)
+        result, applied = _converge_child(
+            service, body, manifest, live.get(key), cluster, unobserved=snapshot.unobserved
+        )
         done.children.append(result)
         if applied is not None:
             done.written[key] = applied
@@ -59,6 +61,8 @@ def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
     manifest: Manifest,
     live: Mapping[str, Any] | None,
     cluster: ClusterApi,
+    *,
+    unobserved: Mapping[str, str],
 ) -> tuple[ChildResult, dict[str, Any] | None]:
     kind, namespace, name = child_key(manifest)
     workload = manifest["metadata"]["labels"][WORKLOAD_LABEL]
@@ -66,6 +70,9 @@ def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
     def result(outcome: str, drift: Drift = NO_DRIFT, error: str = "") -> ChildResult:
         return ChildResult(kind, namespace, name, workload, outcome, drift, error)
 
+    if kind in unobserved:
+        # Blind to this kind (its CRD is not served): applying would fail, and drift cannot be told.
+        return result(Outcome.UNOBSERVED, error=unobserved[kind]), None
     if live is not None and not is_owned_by(live, service_uid=service.uid):
         return result(Outcome.CONFLICT), None
     if live is None and service.drift_policy is DriftPolicy.REPORT and _generation_reconciled(service, body):

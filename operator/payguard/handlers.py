@@ -1,24 +1,19 @@
-"""Owns the kopf wiring, and nothing else: credentials, start-up and clean-up, and one event handler per
-watched kind that hands the event to the controller. No business logic lives here."""
+"""Owns the kopf wiring, and nothing else: running the operator, credentials, start-up and clean-up.
+
+kopf runs the process (signals, liveness probe, start-up and clean-up handlers); the controller's own
+informers do the watching, because a kopf watch that resumes after a gap cannot tell which objects
+vanished meanwhile, and a zero-trust operator must notice a deleted NetworkPolicy. No business logic
+lives here."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from payguard.cluster import Cluster, load_api_client
 from payguard.controller import Controller
-from payguard.kinds import (
-    ANNOTATION_PREFIX,
-    CHILD_TYPES,
-    FINALIZER,
-    OBSERVED_TYPES,
-    PAYMENT_SERVICES,
-    ResourceType,
-)
 from payguard.ratelimit import RateLimiter
 from payguard.settings import RunSettings
 
@@ -76,32 +71,11 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Moves kopf's names to payguard.dev, then starts the controller."""
-    settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
-    )
+    """Starts the controller; it waits for the API server in the background, so this never fails."""
     settings.posting.enabled = False  # payguard posts its own Events, with stable reasons
-    settings.watching.server_timeout = 300
     await _controller(memo).start()
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     await _controller(memo).stop()
-
-
-@kopf.on.event(PAYMENT_SERVICES.group, PAYMENT_SERVICES.version, PAYMENT_SERVICES.plural)
-async def payment_service_changed(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    _controller(memo).on_service_event(event)
-
-
-def _object_event_handler(resource: ResourceType) -> None:
-    @kopf.on.event(resource.group, resource.version, resource.plural, id=f"{resource.plural}-changed")
-    async def object_changed(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
-        _controller(memo).on_object_event(resource, event)
-
-
-for _resource in (*CHILD_TYPES.values(), *OBSERVED_TYPES.values()):
-    _object_event_handler(_resource)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from payguard.conditions import Condition, build_conditions, merge_conditions
+from payguard.conditions import Condition, build_conditions, merge_conditions, without_unobserved
 from payguard.kinds import AUTHORIZATION_POLICIES, NETWORK_POLICIES, PEER_AUTHENTICATIONS
 from payguard.model import PaymentService
 from payguard.outcome import ChildResult, Outcome
@@ -62,8 +62,9 @@ def judge(
     )
     certificates = certificate_postures(service, snapshot, now=now)
     changes = [next_change(c, service.certificates, now=now) for c in certificates]
-    conditions = build_conditions(
-        service, children, mtls, widening, certificates, previous=previous_conditions(body)
+    conditions = without_unobserved(
+        build_conditions(service, children, mtls, widening, certificates, previous=previous_conditions(body)),
+        snapshot.unobserved,
     )
     return Judgement(
         conditions=tuple(conditions),

@@ -56,6 +56,8 @@ CERTIFICATES = ResourceType("cert-manager.io", "v1", "certificates", "Certificat
 CERTIFICATE_REQUESTS = ResourceType("cert-manager.io", "v1", "certificaterequests", "CertificateRequest")
 ISSUERS = ResourceType("cert-manager.io", "v1", "issuers", "Issuer")
 CLUSTER_ISSUERS = ResourceType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", namespaced=False)
+# Read so no pass writes into a namespace that is being deleted.
+NAMESPACES = ResourceType("", "v1", "namespaces", "Namespace", namespaced=False)
 
 # What payguard generates, by kind, in the order a pass applies them per workload.
 CHILD_TYPES = {
@@ -63,4 +65,9 @@ CHILD_TYPES = {
 }
 # Read for posture only; payguard never writes these.
 OBSERVED_TYPES = {t.kind: t for t in (CERTIFICATE_REQUESTS, ISSUERS, CLUSTER_ISSUERS)}
-WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values(), *OBSERVED_TYPES.values())
+WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values(), *OBSERVED_TYPES.values(), NAMESPACES)
+
+
+def crd_name(resource: ResourceType) -> str:
+    """The CustomResourceDefinition that serves a kind, as `kubectl get crd` names it."""
+    return f"{resource.plural}.{resource.group}"

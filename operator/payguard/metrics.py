@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
 
 from payguard.posture.certificates import SEVERITY, CertificatePosture
 
@@ -59,15 +62,40 @@ def record_certificates(*, namespace: str, service: str, postures: Iterable[Cert
         _refresh_certificate_counts()
 
 
-def serve(*, port: int, address: str) -> Callable[[], None]:
-    """Serves /metrics in a thread; returns what stops it and frees the port."""
-    server, _thread = start_http_server(port, addr=address)
+def serve(*, port: int, address: str, ready: Callable[[], str | None]) -> Callable[[], None]:
+    """Serves /metrics, /healthz (the process answers) and /readyz (200, or 503 with why `ready` says
+    it is not) in a thread; returns what stops it and frees the port."""
+    metrics_app = make_wsgi_app()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        if path == "/readyz":
+            problem = ready()
+            status = "200 OK" if problem is None else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "text/plain")])
+            return [f"{problem or 'ok'}\n".encode()]
+        return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+
+    server = make_server(address, port, app, _ThreadingServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
 
     def stop() -> None:
         server.shutdown()
         server.server_close()
 
     return stop
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds would flood the log."""
 
 
 def record_conditions(*, namespace: str, service: str, conditions: Iterable[tuple[str, bool]]) -> None:

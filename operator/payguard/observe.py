@@ -35,6 +35,7 @@ def observe(service: PaymentService, cache: ObjectCache, *, mesh_root_namespace:
         other_services=_other_services(service, cache),
         issuer=cache.get(issuer_kind, namespace=issuer_namespace, name=issuer_name),
         certificate_requests=tuple(cache.list(CERTIFICATE_REQUESTS.kind, namespaces=[namespace])),
+        unobserved=MappingProxyType(cache.unavailable()),
     )
 
 

@@ -18,6 +18,7 @@ class Outcome:
     DRIFTED = "Drifted"  # drift left in place (driftPolicy: Report)
     CONFLICT = "Conflict"  # a foreign object holds the name
     FAILED = "Failed"
+    UNOBSERVED = "Unobserved"  # its kind cannot be observed, so nothing was written
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     metrics.record_conditions(
         namespace=service.namespace,
         service=service.name,
-        conditions=[(c.type, c.status) for c in verdict.conditions],
+        conditions=[(c.type, c.status is True) for c in verdict.conditions],
     )
     _write_status(body, verdict.conditions, context, report, summaries=verdict.summaries)
     return report

@@ -29,6 +29,8 @@ class Snapshot:
     other_services: tuple[PaymentService, ...]
     issuer: Body | None
     certificate_requests: tuple[Body, ...]
+    # Kinds that cannot be observed now, with why (a CRD not served, RBAC refusing the list).
+    unobserved: Mapping[str, str]
 
     def of_kind(self, kind: str) -> list[Body]:
         """Every observed object of a kind that can reach the service's workloads."""

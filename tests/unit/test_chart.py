@@ -64,7 +64,7 @@ def test_operator_pod_keeps_every_restricted_setting(values: Path | None) -> Non
     assert "hostNetwork" not in pod and "hostPID" not in pod
     assert container["resources"]["limits"] and container["resources"]["requests"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
 
 
 def test_single_replica_is_replaced_not_rolled() -> None:

@@ -665,3 +665,42 @@ def test_the_context_clock_judges_the_certificates() -> None:
     assert report.next_certificate_change is not None
     assert NOW < report.next_certificate_change <= NOW + timedelta(hours=23)
     assert (two_days_later["status"], two_days_later["reason"]) == ("False", "Expired")
+
+
+# --- a kind payguard cannot observe ------------------------------------------------------------------------
+
+MISSING_CRD = "CustomResourceDefinition authorizationpolicies.security.istio.io is not served"
+
+
+def test_a_kind_that_cannot_be_observed_is_neither_written_nor_judged_as_holding() -> None:
+    world = World()
+    body = world.create(example("checkout"))
+    world.cache.set_unavailable("AuthorizationPolicy", MISSING_CRD)
+
+    world.run(body)
+
+    assert world.applied("AuthorizationPolicy") == []
+    assert len(world.applied("PeerAuthentication")) == 4  # what can be seen is still enforced
+    found = conditions(world.latest(body))
+    for kind in ("AuthorizationEnforced", "LeastPrivilege", "InSync"):
+        assert found[kind]["status"] == "Unknown", found[kind]
+        assert found[kind]["reason"] == "NotObserved"
+        assert MISSING_CRD in found[kind]["message"]
+    assert found["MTLSStrict"]["status"] == "True"
+    assert (found["Ready"]["status"], found["Ready"]["reason"]) == ("False", "NotObserved")
+    assert events(world, "ApplyFailed") == []
+
+
+def test_a_kind_served_again_is_applied_and_judged_on_the_next_pass() -> None:
+    world = World()
+    body = world.create(example("checkout"))
+    world.cache.set_unavailable("AuthorizationPolicy", MISSING_CRD)
+    world.run(body)
+
+    world.cache.set_unavailable("AuthorizationPolicy", None)
+    world.run(world.latest(body))
+
+    assert len(world.applied("AuthorizationPolicy")) == 4
+    found = conditions(world.latest(body))
+    assert found["AuthorizationEnforced"]["status"] == "True"
+    assert found["AuthorizationEnforced"]["lastTransitionTime"] == NOW_TEXT

@@ -1,0 +1,48 @@
+"""The cache replaces a kind from a fresh list and reports every difference, vanished objects included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payguard.cache import ObjectCache
+
+
+def obj(name: str, version: str, namespace: str = "payments") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": version, "managedFields": [{}]}
+    }
+
+
+def test_a_fresh_list_reports_added_changed_and_vanished_objects() -> None:
+    cache = ObjectCache()
+    cache.replace("NetworkPolicy", [obj("kept", "1"), obj("edited", "1"), obj("deleted", "1")])
+
+    changes = cache.replace("NetworkPolicy", [obj("kept", "1"), obj("edited", "2"), obj("new", "3")])
+
+    by_name = {c.body["metadata"]["name"]: c for c in changes}
+    assert sorted(by_name) == ["deleted", "edited", "new"]
+    assert by_name["deleted"].new is None and by_name["deleted"].old is not None
+    assert by_name["new"].old is None
+    edited = by_name["edited"]
+    assert edited.old is not None and edited.new is not None
+    assert edited.new["metadata"]["resourceVersion"] == "2"
+    assert cache.get("NetworkPolicy", namespace="payments", name="deleted") is None
+    assert "managedFields" not in cache.get("NetworkPolicy", namespace="payments", name="new")["metadata"]
+
+
+def test_a_namespace_scoped_list_replaces_only_that_namespace() -> None:
+    cache = ObjectCache()
+    cache.replace("NetworkPolicy", [obj("a", "1", "one"), obj("b", "1", "two")])
+
+    changes = cache.replace("NetworkPolicy", [], namespace="one")
+
+    assert [c.body["metadata"]["name"] for c in changes] == ["a"]
+    assert [o["metadata"]["name"] for o in cache.list("NetworkPolicy")] == ["b"]
+
+
+def test_a_kind_marked_unavailable_is_reported_until_cleared() -> None:
+    cache = ObjectCache()
+    cache.set_unavailable("AuthorizationPolicy", "CRD not served")
+    assert cache.unavailable() == {"AuthorizationPolicy": "CRD not served"}
+    cache.set_unavailable("AuthorizationPolicy", None)
+    assert cache.unavailable() == {}
