@@ -116,17 +116,33 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace")
 
     def start(self, kubeconfig: Path, flags: list[str], *, timeout: float = 60.0) -> None:
+        """Starts the process and waits until it logs that its workers run."""
+        self.spawn(kubeconfig, flags)
+
+        def started() -> bool:
+            assert self.process is not None and self.process.poll() is None, f"payguard exited:\n{self.log()}"
+            return "Started " in self.this_run()
+
+        eventually(started, timeout=timeout, what="payguard run to log Started")
+
+    def spawn(self, kubeconfig: Path, flags: list[str]) -> None:
+        """Starts the process without waiting for it (e.g. while the API server is down)."""
         command = [sys.executable, "-m", "payguard", "run", "--kubeconfig", str(kubeconfig), *flags]
         environment = {**os.environ, "PYTHONPATH": str(REPO / "operator")}
         with self.log_path.open("ab") as log:
             log.write(f"--- started: {' '.join(command)}\n".encode())
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
 
-        def started() -> bool:
-            assert self.process is not None and self.process.poll() is None, f"payguard exited:\n{self.log()}"
-            return "Started " in self.log().split("--- started")[-1]  # this run's lines only
+    def this_run(self) -> str:
+        """The log lines of the latest start only."""
+        return self.log().split("--- started")[-1]
 
-        eventually(started, timeout=timeout, what="payguard run to log Started")
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as when a node dies."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
 
     def stop(self) -> None:
         if self.process is None:
