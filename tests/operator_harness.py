@@ -51,6 +51,14 @@ def grant_operator_rbac(cluster: TestCluster) -> None:
             )
 
 
+def operator_credentials(cluster: TestCluster, *, directory: Path) -> Path:
+    """The chart's RBAC on the cluster, and a kubeconfig with a token of the operator's ServiceAccount."""
+    grant_operator_rbac(cluster)
+    return cluster.kubeconfig_for_service_account(
+        namespace=OPERATOR_NAMESPACE, service_account=OPERATOR_ACCOUNT, directory=directory
+    )
+
+
 def chart_role() -> str:
     """The name of the ClusterRole the chart renders."""
     return next(

@@ -13,9 +13,6 @@ API_GROUP = "payguard.dev"
 API_VERSION = "v1alpha1"
 FIELD_MANAGER = "payguard"  # server-side apply manager of every write
 REPORTING_CONTROLLER = f"{API_GROUP}/operator"  # Events' reportingController
-# kopf's own bookkeeping lives under our domain, not kopf.zalando.org, so cluster admins see one owner.
-FINALIZER = f"{API_GROUP}/finalizer"
-ANNOTATION_PREFIX = API_GROUP
 
 # Labels on every generated object.
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -17,13 +17,7 @@ from chaos_world import ChaosWorld
 from fake_cert_manager import FakeCertManager
 from kube import TestCluster
 from localcluster import LocalCluster, free_port, install_crds
-from operator_harness import (
-    OPERATOR_ACCOUNT,
-    OPERATOR_NAMESPACE,
-    OperatorProcess,
-    eventually,
-    grant_operator_rbac,
-)
+from operator_harness import OperatorProcess, eventually, operator_credentials
 
 ISSUER = "payments-ca"
 AUTHORIZATION_POLICY_CRD = "authorizationpolicies.security.istio.io"
@@ -37,12 +31,7 @@ def admin(chaos_cluster: LocalCluster) -> TestCluster:
 
 @pytest.fixture(scope="module")
 def operator_kubeconfig(admin: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    grant_operator_rbac(admin)
-    return admin.kubeconfig_for_service_account(
-        namespace=OPERATOR_NAMESPACE,
-        service_account=OPERATOR_ACCOUNT,
-        directory=tmp_path_factory.mktemp("op"),
-    )
+    return operator_credentials(admin, directory=tmp_path_factory.mktemp("op"))
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,10 @@ from fake_cert_manager import FakeCertManager
 from kube import AUDITED_USER, TestCluster
 from localcluster import free_port
 from operator_harness import (
-    OPERATOR_ACCOUNT,
     OPERATOR_NAMESPACE,
     SEPARATE_LABEL,
     chart_role,
-    grant_operator_rbac,
+    operator_credentials,
     running_operator,
 )
 from payguard.cli import parse_selector
@@ -27,12 +26,7 @@ RESYNC_SECONDS = 2.0  # short, so tests can watch resyncs happen and write nothi
 
 @pytest.fixture(scope="session")
 def operator_kubeconfig(cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    grant_operator_rbac(cluster)
-    return cluster.kubeconfig_for_service_account(
-        namespace=OPERATOR_NAMESPACE,
-        service_account=OPERATOR_ACCOUNT,
-        directory=tmp_path_factory.mktemp("operator"),
-    )
+    return operator_credentials(cluster, directory=tmp_path_factory.mktemp("operator"))
 
 
 @pytest.fixture(scope="session")
