@@ -141,6 +141,13 @@ class OperatorProcess:
             log.write(f"--- started: {' '.join(command)}\n".encode())
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
 
+    def tracebacks(self) -> str:
+        """Every traceback in the log with the lines before it, last: what a failing check must show
+        (CI keeps only the end of the output)."""
+        lines = self.log().splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+        return "\n...\n".join("\n".join(lines[max(0, i - 5) : i + 40]) for i in starts)
+
     def this_run(self) -> str:
         """The log lines of the latest start only."""
         return self.log().split("--- started")[-1]

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from payguard.slim import slim
+
 T = TypeVar("T")
 # Parsed bodies kept at most; a lost entry is only parsed again.
 PARSED_LIMIT = 4096
@@ -27,12 +29,14 @@ class ObjectCache:
         self._parsed: dict[tuple[str, str], Any] = {}  # (uid, resourceVersion) -> parse(body)
         self._unavailable: dict[str, str] = {}  # kind -> why it cannot be observed
 
-    def put(self, kind: str, body: Mapping[str, Any]) -> None:
+    def put(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Keeps what a pass reads of `body` (see `slim`), and returns it."""
         metadata = body["metadata"]
-        slim = _without_managed_fields(body)
+        kept = slim(kind, body)
         with self._lock:
             by_namespace = self._objects.setdefault(kind, {})
-            by_namespace.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = slim
+            by_namespace.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = kept
+        return kept
 
     def remove(self, kind: str, *, namespace: str, name: str) -> None:
         with self._lock:
@@ -47,8 +51,7 @@ class ObjectCache:
         fresh: dict[str, dict[str, dict[str, Any]]] = {}
         for body in bodies:
             metadata = body["metadata"]
-            slim = _without_managed_fields(body)
-            fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = slim
+            fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = slim(kind, body)
         with self._lock:
             by_namespace = self._objects.setdefault(kind, {})
             scope = list(by_namespace) if namespace is None else [namespace]
@@ -123,9 +126,3 @@ class Change:
 
 def _version(body: Mapping[str, Any] | None) -> str | None:
     return None if body is None else str(body["metadata"].get("resourceVersion"))
-
-
-def _without_managed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The body without metadata.managedFields: often half an object's size, and no pass reads it."""
-    metadata = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
-    return {**body, "metadata": metadata}

@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.mesh_root_namespace,
         help="Istio's root namespace, where mesh-wide policies live",
     )
+    run.add_argument(
+        "--mesh-config-name",
+        default=defaults.mesh_config_name,
+        help="Istio's mesh config ConfigMap in the mesh root namespace (trust domain and aliases)",
+    )
     platform = defaults.platform
     run.add_argument(
         "--dns-namespace", default=platform.dns_namespace, help="namespace of the cluster DNS pods"
@@ -107,6 +112,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         selector=parse_selector(args.selector),
         resync_seconds=args.resync_seconds,
         mesh_root_namespace=args.mesh_root_namespace,
+        mesh_config_name=args.mesh_config_name,
         platform=Platform(
             dns_namespace=args.dns_namespace,
             dns_pod_labels=args.dns_labels,

@@ -128,10 +128,12 @@ class Cluster:
             raise _api_error(f"Delete {kind} {namespace}/{name}", error) from None
 
     def list_with_version(
-        self, resource: ResourceType, *, namespace: str | None
+        self, resource: ResourceType, *, namespace: str | None, name: str | None = None
     ) -> tuple[list[dict[str, Any]], str]:
-        """A full list (apiVersion and kind set on every item) and its resourceVersion, to watch from."""
-        response = self._get(resource, namespace=namespace, query=[], timeout=LIST_TIMEOUT_SECONDS)
+        """A full list (apiVersion and kind set on every item) and its resourceVersion, to watch from;
+        with `name`, only the object of that name (RBAC may grant just that one)."""
+        query = _name_selector(name)
+        response = self._get(resource, namespace=namespace, query=query, timeout=LIST_TIMEOUT_SECONDS)
         try:
             listed = json.loads(response.response.data)
         finally:
@@ -143,7 +145,13 @@ class Cluster:
         return items, str(listed.get("metadata", {}).get("resourceVersion", ""))
 
     def watch(
-        self, resource: ResourceType, *, namespace: str | None, resource_version: str, timeout_seconds: int
+        self,
+        resource: ResourceType,
+        *,
+        namespace: str | None,
+        resource_version: str,
+        timeout_seconds: int,
+        name: str | None = None,
     ) -> WatchStream:
         """Watch events from `resource_version` on (with bookmarks) until the server ends the watch.
 
@@ -154,6 +162,7 @@ class Cluster:
             ("resourceVersion", resource_version),
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", str(timeout_seconds)),
+            *_name_selector(name),
         ]
         # The client-side read timeout outlasts the server's, so a dead connection is noticed too.
         response = self._get(resource, namespace=namespace, query=query, timeout=timeout_seconds + 30)
@@ -292,3 +301,7 @@ def _api_error(action: str, error: ApiException) -> ApiError:
     with contextlib.suppress(ValueError, AttributeError, TypeError):
         message = str(json.loads(error.body or "{}").get("message", message))
     return ApiError(action, int(error.status or 0), message)
+
+
+def _name_selector(name: str | None) -> list[tuple[str, str]]:
+    return [] if name is None else [("fieldSelector", f"metadata.name={name}")]

@@ -10,8 +10,10 @@ from typing import Any
 from payguard.model import Enforcement, PaymentService
 from payguard.outcome import ChildResult, Outcome
 from payguard.posture.certificates import SEVERITY, CertificatePosture, CertificateReason
+from payguard.posture.mesh import WorkloadMesh, named
 from payguard.posture.mtls import MTLSPosture
 from payguard.posture.privilege import Widening
+from payguard.posture.trust import TrustDomainCheck
 
 
 class ConditionType:
@@ -22,6 +24,7 @@ class ConditionType:
     CERTIFICATES_READY = "CertificatesReady"
     IN_SYNC = "InSync"
     LEAST_PRIVILEGE = "LeastPrivilege"
+    MESH_ENROLLED = "MeshEnrolled"
 
 
 class Reason:
@@ -51,6 +54,21 @@ class Reason:
     LEAST_PRIVILEGE = "LeastPrivilege"
     # LeastPrivilege: a foreign policy or a shared/default ServiceAccount widens access.
     PRIVILEGE_WIDENED = "PrivilegeWidened"
+    # MeshEnrolled: every workload has pods, all in the mesh, under the declared ServiceAccount.
+    IN_MESH = "InMesh"
+    # MeshEnrolled: a workload's selector matches no live pod: its controls protect nothing.
+    NO_MATCHING_PODS = "NoMatchingPods"
+    # MeshEnrolled, MTLSStrict, AuthorizationEnforced: selected pods have neither a sidecar nor ambient
+    # capture, so Istio enforces nothing on them; the message names them and why.
+    PODS_OUTSIDE_MESH = "PodsOutsideMesh"
+    # MeshEnrolled: a declared ServiceAccount does not exist.
+    SERVICE_ACCOUNT_MISSING = "ServiceAccountMissing"
+    # MeshEnrolled: pods run as another ServiceAccount than the declared one: callers' rules miss them.
+    SERVICE_ACCOUNT_MISMATCH = "ServiceAccountMismatch"
+    # MeshEnrolled: the mesh config's trustDomain and aliases do not include the PaymentService's.
+    TRUST_DOMAIN_NOT_ACCEPTED = "TrustDomainNotAccepted"
+    # AuthorizationEnforced: a methods/paths rule names a port Istio treats as opaque TCP/TLS.
+    L7_RULE_IGNORED = "L7RuleIgnored"
     # Ready: at least one condition above is not True.
     NOT_READY = "NotReady"
     # Unknown: a kind this condition depends on cannot be observed (its CRD is not served, RBAC refuses
@@ -85,6 +103,7 @@ MAX_MESSAGE_LENGTH = 4096  # keeps status small; the Events carry the details
 _READY_PRIORITY = (
     ConditionType.IN_SYNC,
     ConditionType.MTLS_STRICT,
+    ConditionType.MESH_ENROLLED,
     ConditionType.CERTIFICATES_READY,
     ConditionType.AUTHORIZATION_ENFORCED,
     ConditionType.NETWORK_ISOLATED,
@@ -113,8 +132,9 @@ def ready_condition(conditions: Sequence[Condition]) -> Condition:
 
 # The kinds each condition is judged from: when one cannot be observed, the condition is Unknown.
 _OBSERVED_KINDS = {
-    ConditionType.MTLS_STRICT: ("PeerAuthentication",),
-    ConditionType.AUTHORIZATION_ENFORCED: ("AuthorizationPolicy",),
+    ConditionType.MTLS_STRICT: ("PeerAuthentication", "Pod", "Namespace"),
+    ConditionType.AUTHORIZATION_ENFORCED: ("AuthorizationPolicy", "Pod", "Namespace", "Service"),
+    ConditionType.MESH_ENROLLED: ("Pod", "Namespace", "ServiceAccount"),
     ConditionType.NETWORK_ISOLATED: ("NetworkPolicy",),
     ConditionType.CERTIFICATES_READY: ("Certificate", "CertificateRequest", "Issuer", "ClusterIssuer"),
     ConditionType.IN_SYNC: ("PeerAuthentication", "AuthorizationPolicy", "NetworkPolicy", "Certificate"),
@@ -176,13 +196,19 @@ def build_conditions(
     widening: Sequence[Widening],
     certificates: Sequence[CertificatePosture],
     *,
+    mesh: Sequence[WorkloadMesh],
+    trust: TrustDomainCheck,
     previous: Mapping[str, Mapping[str, Any]],
 ) -> list[Condition]:
     audit = service.enforcement is Enforcement.AUDIT
+    authorization = _policy_condition(
+        ConditionType.AUTHORIZATION_ENFORCED, "AuthorizationPolicy", children, audit=audit
+    )
     conditions = [
-        _mtls_condition(mtls),
+        _outside_mesh(mesh, _mtls_condition(mtls)),
+        _mesh_condition(mesh, trust),
         _certificates_condition(certificates),
-        _policy_condition(ConditionType.AUTHORIZATION_ENFORCED, "AuthorizationPolicy", children, audit=audit),
+        _ignored_l7(mesh, _outside_mesh(mesh, authorization)),
         _policy_condition(ConditionType.NETWORK_ISOLATED, "NetworkPolicy", children, audit=audit),
         _in_sync_condition(service, children, previous=previous.get(ConditionType.IN_SYNC)),
         _least_privilege_condition(widening),
@@ -196,6 +222,57 @@ def _mtls_condition(mtls: Sequence[MTLSPosture]) -> Condition:
         return Condition(ConditionType.MTLS_STRICT, True, Reason.STRICT, "Every workload requires mutual TLS")
     message = "; ".join(f"{p.workload}: {p.mode} ({p.detail})" for p in weak)
     return Condition(ConditionType.MTLS_STRICT, False, Reason.NOT_STRICT, message)
+
+
+def _outside_mesh(mesh: Sequence[WorkloadMesh], judged: Condition) -> Condition:
+    """A policy that holds is not True while a selected pod has no proxy to enforce it."""
+    outside = [m for m in mesh if m.outside]
+    if judged.status is not True or not outside:
+        return judged
+    message = "; ".join(_outside(m) for m in outside)
+    return Condition(judged.type, False, Reason.PODS_OUTSIDE_MESH, f"Istio enforces nothing on {message}")
+
+
+def _ignored_l7(mesh: Sequence[WorkloadMesh], judged: Condition) -> Condition:
+    ignored = [f"{m.workload}: {finding}" for m in mesh for finding in m.ignored_l7]
+    if judged.status is not True or not ignored:
+        return judged
+    return Condition(judged.type, False, Reason.L7_RULE_IGNORED, "; ".join(ignored))
+
+
+def _mesh_condition(mesh: Sequence[WorkloadMesh], trust: TrustDomainCheck) -> Condition:
+    """Whether the controls reach pods that are in the mesh under the identity the policies trust."""
+    findings = (
+        (Reason.SERVICE_ACCOUNT_MISSING, [_account_missing(m) for m in mesh if m.account_missing]),
+        (Reason.NO_MATCHING_PODS, [_no_pods(m) for m in mesh if m.pods == 0]),
+        (Reason.PODS_OUTSIDE_MESH, [_outside(m) for m in mesh if m.outside]),
+        (Reason.SERVICE_ACCOUNT_MISMATCH, [_other_accounts(m) for m in mesh if m.other_accounts]),
+        (Reason.TRUST_DOMAIN_NOT_ACCEPTED, [trust.message] if trust.accepted is False else []),
+    )
+    for reason, messages in findings:
+        if messages:
+            return Condition(ConditionType.MESH_ENROLLED, False, reason, "; ".join(messages))
+    pods = sum(m.pods for m in mesh)
+    message = f"{pods} pods of {len(mesh)} workloads run in the mesh as their declared ServiceAccounts"
+    return Condition(ConditionType.MESH_ENROLLED, True, Reason.IN_MESH, f"{message}; {trust.message}")
+
+
+def _account_missing(mesh: WorkloadMesh) -> str:
+    return f"{mesh.workload}: ServiceAccount {mesh.service_account} does not exist"
+
+
+def _no_pods(mesh: WorkloadMesh) -> str:
+    return f"{mesh.workload}: its selector matches no live pod, so its controls protect nothing"
+
+
+def _outside(mesh: WorkloadMesh) -> str:
+    pods = ", ".join(named(mesh.outside))
+    return f"{mesh.workload}: {len(mesh.outside)} of {mesh.pods} pods outside the mesh: {pods}"
+
+
+def _other_accounts(mesh: WorkloadMesh) -> str:
+    pods = ", ".join(named(mesh.other_accounts))
+    return f"{mesh.workload}: pods not running as {mesh.service_account}: {pods}"
 
 
 def _certificates_condition(certificates: Sequence[CertificatePosture]) -> Condition:

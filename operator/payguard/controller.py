@@ -21,7 +21,9 @@ from payguard.kinds import (
     CHILD_TYPES,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    MESH_CONFIGS,
     NAMESPACES,
+    OPTIONAL_TYPES,
     PAYMENT_SERVICES,
     WATCHED_TYPES,
     ResourceType,
@@ -72,7 +74,9 @@ class Controller:
             unavailable=lambda *args: loop.call_soon_threadsafe(self._on_unavailable, *args),
         )
         self._informers = [
-            Informer(self.cluster, resource, namespace=namespace, listener=listener)
+            Informer(
+                self.cluster, resource, namespace=namespace, listener=listener, name=self._name(resource)
+            )
             for resource in WATCHED_TYPES
             for namespace in self._scopes(resource)
         ]
@@ -111,15 +115,22 @@ class Controller:
         pending = self._unanswered()
         if pending:
             return f"waiting for the API server to list {', '.join(pending)}"
-        unavailable = self.cache.unavailable()
+        optional = {resource.kind for resource in OPTIONAL_TYPES}
+        unavailable = {k: why for k, why in self.cache.unavailable().items() if k not in optional}
         if unavailable:
             return "; ".join(f"{kind}: {reason}" for kind, reason in sorted(unavailable.items()))
         return None
 
     def _scopes(self, resource: ResourceType) -> list[str | None]:
+        if resource == MESH_CONFIGS:
+            return [self.settings.mesh_root_namespace]
         if self.settings.clusterwide or not resource.namespaced:
             return [None]
         return list(self.settings.watched_namespaces)
+
+    def _name(self, resource: ResourceType) -> str | None:
+        """Kinds read by name only, because RBAC grants no more."""
+        return self.settings.mesh_config_name if resource == MESH_CONFIGS else None
 
     def _unanswered(self) -> list[str]:
         """Informers that have neither listed nor learnt that their kind is not served."""
@@ -178,12 +189,16 @@ class Controller:
     def on_object_event(self, resource: ResourceType, event: Mapping[str, Any]) -> None:
         if resource == PAYMENT_SERVICES:
             self.on_service_event(event)
-        elif self._remember(resource.kind, event):
-            self._queue_affected(resource, event["object"])
+            return
+        metadata = event["object"]["metadata"]
+        old = self.cache.get(resource.kind, namespace=metadata.get("namespace", ""), name=metadata["name"])
+        if self._remember(resource.kind, event):
+            # Both: a pod relabelled away from a selector concerns the service it left.
+            for body in (old, event["object"]):
+                if body is not None:
+                    self._queue_affected(resource, body)
 
     def _queue_affected(self, resource: ResourceType, body: Mapping[str, Any]) -> None:
-        if resource == NAMESPACES:
-            return  # read by each pass; a namespace's own changes affect no control
         mesh_root = self.settings.mesh_root_namespace
         for key in affected_services(resource, body, self.cache, mesh_root_namespace=mesh_root):
             self.queue.add(key)
@@ -207,8 +222,9 @@ class Controller:
         known = self.cache.get(kind, namespace=namespace, name=metadata["name"])
         if known is not None and known["metadata"].get("resourceVersion") == metadata.get("resourceVersion"):
             return False
-        self.cache.put(kind, body)
-        return True
+        kept = self.cache.put(kind, body)
+        # A pod's status moves often; what the cache keeps of it rarely does.
+        return known is None or _unversioned(known) != _unversioned(kept)
 
     # --- passes --------------------------------------------------------------------------------------
 
@@ -297,3 +313,8 @@ class Controller:
         if self.settings.clusterwide:
             return "all namespaces"
         return ", ".join(self.settings.namespaces) + f" (and reading {self.settings.mesh_root_namespace})"
+
+
+def _unversioned(body: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = {key: value for key, value in body["metadata"].items() if key != "resourceVersion"}
+    return {**body, "metadata": metadata}

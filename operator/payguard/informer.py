@@ -34,10 +34,17 @@ class Informer:
     """One kind, in one namespace or all of them, kept by one daemon thread."""
 
     def __init__(
-        self, cluster: Cluster, resource: ResourceType, *, namespace: str | None, listener: Listener
+        self,
+        cluster: Cluster,
+        resource: ResourceType,
+        *,
+        namespace: str | None,
+        listener: Listener,
+        name: str | None = None,
     ) -> None:
         self.resource = resource
         self.namespace = namespace
+        self.name = name  # only the object of this name (the mesh config)
         self._cluster = cluster
         self._listener = listener
         self._stopped = threading.Event()
@@ -47,9 +54,9 @@ class Informer:
 
     @property
     def scope(self) -> str:
-        return f"{self.resource.plural}.{self.resource.group or 'core'}" + (
-            f" in {self.namespace}" if self.namespace else ""
-        )
+        kind = f"{self.resource.plural}.{self.resource.group or 'core'}"
+        named = f" {self.name}" if self.name else ""
+        return kind + named + (f" in {self.namespace}" if self.namespace else "")
 
     def start(self) -> None:
         self._thread.start()
@@ -70,7 +77,9 @@ class Informer:
         last_problem = ""
         while not self._stopped.is_set():
             try:
-                items, version = self._cluster.list_with_version(self.resource, namespace=self.namespace)
+                items, version = self._cluster.list_with_version(
+                    self.resource, namespace=self.namespace, name=self.name
+                )
             except ApiError as error:
                 problem = self._describe(error)
                 if problem != last_problem:  # one line per new problem, not one per retry
@@ -105,6 +114,7 @@ class Informer:
                 namespace=self.namespace,
                 resource_version=version,
                 timeout_seconds=random.randint(*WATCH_SECONDS),
+                name=self.name,
             )
             if self._stopped.is_set() or self._relist:  # stop() or relist() ran before the stream existed
                 self._stream.close()

@@ -9,12 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from payguard.conditions import Condition, build_conditions, merge_conditions, without_unobserved
-from payguard.kinds import AUTHORIZATION_POLICIES, NETWORK_POLICIES, PEER_AUTHENTICATIONS
+from payguard.kinds import AUTHORIZATION_POLICIES, MESH_CONFIGS, NETWORK_POLICIES, PEER_AUTHENTICATIONS
 from payguard.model import PaymentService
 from payguard.outcome import ChildResult, Outcome
 from payguard.posture.certificates import CertificatePosture, assess_certificate, latest_request, next_change
+from payguard.posture.mesh import WorkloadMesh, mesh_posture
 from payguard.posture.mtls import MTLSPosture, effective_mtls
 from payguard.posture.privilege import least_privilege_findings
+from payguard.posture.trust import trust_domain_check
 from payguard.render.certificates import certificate_secret_name
 from payguard.snapshot import Snapshot
 
@@ -47,6 +49,7 @@ def judge(
     children: Sequence[ChildResult],
     *,
     mesh_root_namespace: str,
+    mesh_config_name: str,
     now: datetime,
 ) -> Judgement:
     """`snapshot` is the one the pass left (its own writes included)."""
@@ -62,14 +65,38 @@ def judge(
     )
     certificates = certificate_postures(service, snapshot, now=now)
     changes = [next_change(c, service.certificates, now=now) for c in certificates]
+    mesh = mesh_posture(
+        service,
+        pods=snapshot.pods,
+        namespace=snapshot.namespace,
+        service_accounts=snapshot.service_accounts,
+        services=snapshot.services,
+    )
+    trust = trust_domain_check(
+        service.trust_domain,
+        snapshot.mesh_config,
+        where=f"{mesh_root_namespace}/{mesh_config_name}",
+        unreadable=snapshot.unobserved.get(MESH_CONFIGS.kind),
+    )
     conditions = without_unobserved(
-        build_conditions(service, children, mtls, widening, certificates, previous=previous_conditions(body)),
+        build_conditions(
+            service,
+            children,
+            mtls,
+            widening,
+            certificates,
+            mesh=mesh,
+            trust=trust,
+            previous=previous_conditions(body),
+        ),
         snapshot.unobserved,
     )
     return Judgement(
         conditions=tuple(conditions),
         certificates=tuple(certificates),
-        summaries=_summaries(service, children, mtls, certificates),
+        summaries=_summaries(
+            service, children, mtls, certificates, () if "Pod" in snapshot.unobserved else mesh
+        ),
         next_certificate_change=min((c for c in changes if c is not None), default=None),
     )
 
@@ -153,8 +180,11 @@ def _summaries(
     children: Sequence[ChildResult],
     mtls: Sequence[MTLSPosture],
     certificates: Sequence[CertificatePosture],
+    mesh: Sequence[WorkloadMesh],
 ) -> dict[str, Any]:
     by_workload: dict[str, dict[str, Any]] = {w.name: {"name": w.name} for w in service.workloads}
+    for found in mesh:
+        by_workload[found.workload]["mesh"] = found.summary()
     for certificate in certificates:
         by_workload[certificate.workload]["certificate"] = certificate.summary()
     for posture in mtls:

@@ -29,6 +29,15 @@ CERTIFICATE_REVISION_ANNOTATION = "cert-manager.io/certificate-revision"
 # Set by the API server on every namespace.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
+# Istio's marks of a pod in the mesh (read to judge, never written).
+PROXY_CONTAINER = "istio-proxy"  # the sidecar, as a container or a native sidecar init container
+SIDECAR_STATUS_ANNOTATION = "sidecar.istio.io/status"  # set by the injector on every injected pod
+SIDECAR_INJECT = "sidecar.istio.io/inject"  # pod label or annotation: "false" opts the pod out
+INJECTION_LABEL = "istio-injection"  # namespace: enabled | disabled
+REVISION_LABEL = "istio.io/rev"  # namespace or pod: inject with this control plane revision
+DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"  # namespace or pod: ambient | none
+AMBIENT_REDIRECTION_ANNOTATION = "ambient.istio.io/redirection"  # "enabled" once istio-cni captured it
+
 
 @dataclass(frozen=True)
 class ResourceType:
@@ -53,16 +62,26 @@ CERTIFICATES = ResourceType("cert-manager.io", "v1", "certificates", "Certificat
 CERTIFICATE_REQUESTS = ResourceType("cert-manager.io", "v1", "certificaterequests", "CertificateRequest")
 ISSUERS = ResourceType("cert-manager.io", "v1", "issuers", "Issuer")
 CLUSTER_ISSUERS = ResourceType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", namespaced=False)
-# Read so no pass writes into a namespace that is being deleted.
+# Read so no pass writes into a namespace that is being deleted, and for its mesh enrolment labels.
 NAMESPACES = ResourceType("", "v1", "namespaces", "Namespace", namespaced=False)
+# Read to judge whether the controls reach real pods, in the mesh, under the declared identity.
+PODS = ResourceType("", "v1", "pods", "Pod")
+SERVICE_ACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount")
+SERVICES = ResourceType("", "v1", "services", "Service")
+# Istio's mesh config: one ConfigMap in the mesh root namespace, read by name only (a namespaced Role).
+MESH_CONFIGS = ResourceType("", "v1", "configmaps", "ConfigMap")
 
 # What payguard generates, by kind, in the order a pass applies them per workload.
 CHILD_TYPES = {
     t.kind: t for t in (PEER_AUTHENTICATIONS, AUTHORIZATION_POLICIES, NETWORK_POLICIES, CERTIFICATES)
 }
 # Read for posture only; payguard never writes these.
-OBSERVED_TYPES = {t.kind: t for t in (CERTIFICATE_REQUESTS, ISSUERS, CLUSTER_ISSUERS)}
-WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values(), *OBSERVED_TYPES.values(), NAMESPACES)
+OBSERVED_TYPES = {
+    t.kind: t for t in (CERTIFICATE_REQUESTS, ISSUERS, CLUSTER_ISSUERS, PODS, SERVICE_ACCOUNTS, SERVICES)
+}
+WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values(), *OBSERVED_TYPES.values(), NAMESPACES, MESH_CONFIGS)
+# Kinds whose absence a pass reports without judging a control Unknown, and that readiness ignores.
+OPTIONAL_TYPES = (MESH_CONFIGS,)
 
 
 def crd_name(resource: ResourceType) -> str:

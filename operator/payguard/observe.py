@@ -8,7 +8,12 @@ from payguard.cache import ObjectCache
 from payguard.kinds import (
     CERTIFICATE_REQUESTS,
     CHILD_TYPES,
+    MESH_CONFIGS,
+    NAMESPACES,
     PAYMENT_SERVICES,
+    PODS,
+    SERVICE_ACCOUNTS,
+    SERVICES,
 )
 from payguard.model import InvalidSpec, PaymentService
 from payguard.posture.certificates import issuer_key
@@ -16,8 +21,11 @@ from payguard.snapshot import MESH_WIDE_KINDS, Body, Snapshot
 from payguard.spec import parse_payment_service
 
 
-def observe(service: PaymentService, cache: ObjectCache, *, mesh_root_namespace: str) -> Snapshot:
+def observe(
+    service: PaymentService, cache: ObjectCache, *, mesh_root_namespace: str, mesh_config_name: str
+) -> Snapshot:
     namespace = service.namespace
+    unobserved = cache.unavailable()
     objects = {
         (kind, namespace, obj["metadata"]["name"]): obj
         for kind in CHILD_TYPES
@@ -35,7 +43,16 @@ def observe(service: PaymentService, cache: ObjectCache, *, mesh_root_namespace:
         other_services=_other_services(service, cache),
         issuer=cache.get(issuer_kind, namespace=issuer_namespace, name=issuer_name),
         certificate_requests=tuple(cache.list(CERTIFICATE_REQUESTS.kind, namespaces=[namespace])),
-        unobserved=MappingProxyType(cache.unavailable()),
+        pods=tuple(cache.list(PODS.kind, namespaces=[namespace])),
+        service_accounts=None
+        if SERVICE_ACCOUNTS.kind in unobserved
+        else frozenset(
+            a["metadata"]["name"] for a in cache.list(SERVICE_ACCOUNTS.kind, namespaces=[namespace])
+        ),
+        services=tuple(cache.list(SERVICES.kind, namespaces=[namespace])),
+        namespace=cache.get(NAMESPACES.kind, namespace="", name=namespace),
+        mesh_config=cache.get(MESH_CONFIGS.kind, namespace=mesh_root_namespace, name=mesh_config_name),
+        unobserved=MappingProxyType(unobserved),
     )
 
 

@@ -63,6 +63,7 @@ class PassContext:
     cache: ObjectCache
     platform: Platform
     mesh_root_namespace: str
+    mesh_config_name: str
     audit_only: bool
     clock: Callable[[], datetime]
 
@@ -80,6 +81,7 @@ class PassContext:
             cache=cache,
             platform=settings.platform,
             mesh_root_namespace=settings.mesh_root_namespace,
+            mesh_config_name=settings.mesh_config_name,
             audit_only=settings.audit_only,
             clock=clock,
         )
@@ -112,7 +114,12 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         service = dataclasses.replace(service, enforcement=Enforcement.AUDIT)
 
     # 1. observe
-    snapshot = observe(service, context.cache, mesh_root_namespace=context.mesh_root_namespace)
+    snapshot = observe(
+        service,
+        context.cache,
+        mesh_root_namespace=context.mesh_root_namespace,
+        mesh_config_name=context.mesh_config_name,
+    )
     # 2. converge
     desired = render_children(service, platform=context.platform)
     done = converge(service, body, desired, snapshot, context.cluster)
@@ -125,6 +132,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         snapshot.after(written=done.written, removed=done.removed),
         done.children,
         mesh_root_namespace=context.mesh_root_namespace,
+        mesh_config_name=context.mesh_config_name,
         now=now,
     )
     report.next_certificate_change = verdict.next_certificate_change

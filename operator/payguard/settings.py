@@ -48,6 +48,7 @@ class RunSettings:
     selector: tuple[LabelRequirement, ...] = ()  # only PaymentServices whose labels match all of these
     resync_seconds: float = 300.0  # every PaymentService gets a pass at least this often
     mesh_root_namespace: str = "istio-system"
+    mesh_config_name: str = "istio"  # the ConfigMap holding Istio's mesh config (`istio-<revision>`)
     platform: Platform = field(default_factory=Platform)
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_address: str = "0.0.0.0"  # the chart's NetworkPolicy limits who reaches it

@@ -29,6 +29,14 @@ class Snapshot:
     other_services: tuple[PaymentService, ...]
     issuer: Body | None
     certificate_requests: tuple[Body, ...]
+    # The namespace's pods, ServiceAccount names and Services, and the namespace itself: where the
+    # controls land. ServiceAccounts are None when they cannot be observed.
+    pods: tuple[Body, ...]
+    service_accounts: frozenset[str] | None
+    services: tuple[Body, ...]
+    namespace: Body | None
+    # Istio's mesh config ConfigMap, when it exists and can be read.
+    mesh_config: Body | None
     # Kinds that cannot be observed now, with why (a CRD not served, RBAC refusing the list).
     unobserved: Mapping[str, str]
 

@@ -61,7 +61,7 @@ def world(
     world = ChaosWorld(chaos_cluster, admin, operator_kubeconfig, operator, metrics_port=free_port())
     yield world
     operator.stop()
-    assert "Traceback" not in operator.log(), operator.log()
+    assert not operator.tracebacks(), operator.tracebacks()
     for name, seconds in world.timings.items():
         print(f"chaos timing: {name}: {seconds:.2f}s")
 

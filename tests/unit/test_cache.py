@@ -46,3 +46,84 @@ def test_a_kind_marked_unavailable_is_reported_until_cleared() -> None:
     assert cache.unavailable() == {"AuthorizationPolicy": "CRD not served"}
     cache.set_unavailable("AuthorizationPolicy", None)
     assert cache.unavailable() == {}
+
+
+def test_a_pod_is_cached_with_only_what_a_pass_reads() -> None:
+    cache = ObjectCache()
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "gw-0",
+            "namespace": "payments",
+            "uid": "u1",
+            "resourceVersion": "7",
+            "labels": {"app": "gw"},
+            "annotations": {
+                "sidecar.istio.io/status": "{}",
+                "kubectl.kubernetes.io/last-applied": "x" * 5000,
+            },
+            "managedFields": [{"manager": "kubelet"}],
+            "ownerReferences": [{"kind": "ReplicaSet"}],
+        },
+        "spec": {
+            "serviceAccountName": "gw",
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "app:1",
+                    "env": [{"name": "A"}],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                }
+            ],
+            "initContainers": [{"name": "istio-proxy", "restartPolicy": "Always", "image": "proxy"}],
+            "volumes": [{"name": "token"}],
+        },
+        "status": {"phase": "Running", "conditions": [{"type": "Ready"}], "podIP": "10.0.0.1"},
+    }
+
+    kept = cache.put("Pod", pod)
+
+    assert kept == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "gw-0",
+            "namespace": "payments",
+            "uid": "u1",
+            "resourceVersion": "7",
+            "labels": {"app": "gw"},
+            "annotations": {"sidecar.istio.io/status": "{}"},
+        },
+        "spec": {
+            "serviceAccountName": "gw",
+            "containers": [{"name": "app", "ports": [{"name": "http", "containerPort": 8080}]}],
+            "initContainers": [{"name": "istio-proxy", "restartPolicy": "Always"}],
+        },
+        "status": {"phase": "Running"},
+    }
+    assert cache.get("Pod", namespace="payments", name="gw-0") == kept
+
+
+def test_a_service_account_keeps_its_identity_only_and_a_service_its_selector_and_ports() -> None:
+    cache = ObjectCache()
+    account = {
+        "kind": "ServiceAccount",
+        "metadata": {"name": "gw", "namespace": "p", "uid": "u"},
+        "secrets": [{"name": "t"}],
+    }
+    service = {
+        "kind": "Service",
+        "metadata": {"name": "s", "namespace": "p"},
+        "spec": {
+            "selector": {"app": "gw"},
+            "clusterIP": "10.0.0.9",
+            "ports": [{"name": "tcp-db", "port": 5432, "targetPort": "db", "nodePort": 3}],
+        },
+    }
+
+    assert "secrets" not in cache.put("ServiceAccount", account)
+    assert cache.put("Service", service)["spec"] == {
+        "selector": {"app": "gw"},
+        "ports": [{"name": "tcp-db", "port": 5432, "targetPort": "db"}],
+    }

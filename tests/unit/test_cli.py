@@ -70,6 +70,15 @@ def test_every_run_flag_reaches_the_settings() -> None:
     assert settings.audit_only is True
 
 
+def test_mesh_flags_reach_the_settings() -> None:
+    args = build_parser().parse_args(
+        ["run", "--mesh-root-namespace", "mesh", "--mesh-config-name", "istio-1-24"]
+    )
+    settings = settings_from(args)
+    assert (settings.mesh_root_namespace, settings.mesh_config_name) == ("mesh", "istio-1-24")
+    assert settings_from(build_parser().parse_args(["run"])).mesh_config_name == "istio"
+
+
 def test_platform_flags_reach_the_settings() -> None:
     args = build_parser().parse_args(
         [

@@ -9,113 +9,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-import yaml
 
 import pki
 from fake_cluster import FakeCluster
+from pass_world import (
+    CHECKOUT_WORKLOADS,
+    CHILD_KINDS,
+    LATER,
+    NOW,
+    NOW_TEXT,
+    World,
+    conditions,
+    events,
+    example,
+)
 from payguard.cache import ObjectCache
 from payguard.conditions import ConditionType, Reason
 from payguard.kinds import DRY_RUN_ANNOTATION, MANAGED_BY_LABEL, SERVICE_LABEL, WORKLOAD_LABEL
-from payguard.reconcile import PassContext, PassReport, reconcile, system_clock
+from payguard.reconcile import PassContext, system_clock
 from payguard.settings import Platform, RunSettings
-
-REPO = Path(__file__).resolve().parents[2]
-NOW = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)
-NOW_TEXT = "2031-03-04T05:06:07Z"
-LATER = datetime(2031, 3, 5, 9, 0, 0, tzinfo=UTC)
-CHILD_KINDS = ("PeerAuthentication", "AuthorizationPolicy", "NetworkPolicy", "Certificate")
-CHECKOUT_WORKLOADS = ("api-gateway", "order-service", "fraud-engine", "settlement-gateway")
-SERVICE = "PaymentService"
-
-
-# --- builders --------------------------------------------------------------------------------------------
-
-
-def example(stem: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = yaml.safe_load((REPO / "examples" / f"{stem}.yaml").read_text())
-    body["spec"].update(spec)
-    return body
-
-
-class World:
-    """One fake cluster, the cache its watch feeds, and the context a pass runs with."""
-
-    def __init__(
-        self,
-        *,
-        audit_only: bool = False,
-        platform: Platform | None = None,
-        clock: Callable[[], datetime] = lambda: NOW,
-    ) -> None:
-        self.cluster = FakeCluster()
-        self.cache = ObjectCache()
-        self.context = PassContext(
-            cluster=self.cluster,
-            cache=self.cache,
-            platform=platform or Platform(),
-            mesh_root_namespace="istio-system",
-            audit_only=audit_only,
-            clock=clock,
-        )
-
-    def create(self, body: dict[str, Any], *, generation: int = 1) -> dict[str, Any]:
-        """The PaymentService as the API server stores it, delivered to the cache."""
-        body["metadata"]["generation"] = generation
-        live = self.cluster.seed(body)
-        self.cluster.deliver(self.cache)
-        return live
-
-    def run(self, body: dict[str, Any], context: PassContext | None = None) -> PassReport:
-        """One pass on a clean call log, then the watch delivers what it wrote."""
-        self.cluster.reset_calls()
-        report = reconcile(body, context or self.context)
-        self.cluster.deliver(self.cache)
-        return report
-
-    def latest(self, body: dict[str, Any]) -> dict[str, Any]:
-        metadata = body["metadata"]
-        live = self.cluster.get(SERVICE, metadata["namespace"], metadata["name"])
-        assert live is not None
-        return live
-
-    def settled(self, stem: str, **spec: Any) -> dict[str, Any]:
-        """A PaymentService after its first pass, as the next trigger would deliver it."""
-        body = self.create(example(stem, **spec))
-        self.run(body)
-        return self.latest(body)
-
-    def edit_spec(self, body: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """An edit of the PaymentService spec; the API server bumps the generation."""
-
-        def edit(live: dict[str, Any]) -> None:
-            change(live["spec"])
-            live["metadata"]["generation"] += 1
-
-        metadata = body["metadata"]
-        self.cluster.edit(SERVICE, metadata["namespace"], metadata["name"], edit)
-        self.cluster.deliver(self.cache)
-        return self.latest(body)
-
-    def verbs(self) -> list[str]:
-        return [call.verb for call in self.cluster.calls]
-
-    def applied(self, kind: str | None = None) -> list[dict[str, Any]]:
-        return [
-            dict(call.payload) for call in self.cluster.calls_of("apply") if kind is None or call.kind == kind
-        ]
-
-
-def conditions(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in body["status"]["conditions"]}
-
-
-def events(world: World, reason: str) -> list[Any]:
-    return [event for event in world.cluster.events if event["reason"] == reason]
 
 
 def set_mtls_mode(mode: str) -> Callable[[dict[str, Any]], None]:
@@ -199,6 +115,7 @@ def test_a_new_payment_service_gets_one_status_patch_with_observed_generation_an
         ConditionType.CERTIFICATES_READY,
         ConditionType.IN_SYNC,
         ConditionType.LEAST_PRIVILEGE,
+        ConditionType.MESH_ENROLLED,
     }
     assert {c["observedGeneration"] for c in status["conditions"]} == {3}
     stored = conditions(world.latest(body))
@@ -348,7 +265,9 @@ def test_a_non_default_platform_reaches_the_network_policy_egress() -> None:
 
 def test_pass_context_from_settings_carries_every_setting() -> None:
     platform = Platform(dns_namespace="openshift-dns", dns_port=5353, mesh_namespace="istio-canary")
-    settings = RunSettings(audit_only=True, platform=platform, mesh_root_namespace="mesh-root")
+    settings = RunSettings(
+        audit_only=True, platform=platform, mesh_root_namespace="mesh-root", mesh_config_name="istio-canary"
+    )
     cluster, cache = FakeCluster(), ObjectCache()
 
     def clock() -> datetime:
@@ -360,6 +279,7 @@ def test_pass_context_from_settings_carries_every_setting() -> None:
     assert context.cache is cache
     assert context.platform == platform
     assert context.mesh_root_namespace == "mesh-root"
+    assert context.mesh_config_name == "istio-canary"
     assert context.audit_only is True
     assert context.clock is clock
 
@@ -380,6 +300,7 @@ def test_no_pass_context_field_has_a_default() -> None:
         "cache",
         "platform",
         "mesh_root_namespace",
+        "mesh_config_name",
         "audit_only",
         "clock",
     }
