@@ -7,18 +7,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, dynamic
 
 from payguard.kinds import WATCHED_TYPES
 
 
 def watched_objects_footprint(api_client: client.ApiClient) -> dict[str, Any]:
     """Lists every watched kind as the admin (not counted in the audit log) and sizes the items."""
-    custom = client.CustomObjectsApi(api_client)
+    kinds = dynamic.DynamicClient(api_client).resources
     objects = total_bytes = managed_fields_bytes = 0
     by_kind: dict[str, int] = {}
     for resource in WATCHED_TYPES:
-        items = custom.list_cluster_custom_object(resource.group, resource.version, resource.plural)["items"]
+        api_version = resource.api_version if resource.group else resource.version  # core kinds: "v1"
+        items = kinds.get(api_version=api_version, kind=resource.kind).get().to_dict()["items"]
         by_kind[resource.kind] = len(items)
         for item in items:
             objects += 1

@@ -30,6 +30,11 @@ fi
 
 namespace=$(.venv/bin/python -c 'import sys,yaml; print(next(d["metadata"]["namespace"] for d in yaml.safe_load_all(open(sys.argv[1])) if d))' "$example" 2>/dev/null || echo payments)
 kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+if [ -n "$issuer" ]; then
+  # Nor a kubelet or Istio's injector: pods are created as API objects, as the injector leaves them.
+  echo "demo: no kubelet or Istio here: tests/mesh_pods.py creates one injected pod per workload"
+  .venv/bin/python tests/mesh_pods.py "$example" | kubectl apply --server-side --field-manager=payguard-demo -f - >/dev/null
+fi
 kubectl apply --server-side --field-manager=payguard-demo -f "$example"
 
 # Wait until every PaymentService is Ready, or 30 s have passed (then the conditions say why not).

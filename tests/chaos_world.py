@@ -64,6 +64,7 @@ class ChaosWorld:
         for workload in body["spec"]["workloads"]:
             workload["selector"]["payguard.test/service"] = name
             workload["serviceAccount"] = f"{name}-{workload['serviceAccount']}"
+        self.admin.enrol(body)
         self.admin.apply(body)
 
     def service(self, namespace: str, name: str = "checkout") -> dict[str, Any]:

@@ -15,6 +15,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.dynamic.resource import Resource
 
 from localcluster import kubeconfig_document
+from mesh_pods import enrolment, namespace_manifest
 
 # Metadata of every request of one identity (the operator under an audited ServiceAccount), nothing else,
 # so tests can check what that operator read and wrote.
@@ -67,6 +68,13 @@ class TestCluster:
             force_conflicts=True,
             **options,
         )
+
+    def enrol(self, service: dict[str, Any]) -> None:
+        """What payguard must observe before it calls a PaymentService Ready: its namespace labelled for
+        injection, its ServiceAccounts, and one pod per workload as the Istio injector leaves it."""
+        namespace = service["metadata"]["namespace"]
+        for manifest in (namespace_manifest(namespace), *enrolment(service)):
+            self.apply(manifest)
 
     def create_namespace(self, prefix: str = "t") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"

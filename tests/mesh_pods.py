@@ -4,8 +4,12 @@ payguard to observe them in the mesh (there is no kubelet and no injector in the
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 INJECTED_LABELS = {"istio-injection": "enabled"}
 SIDECAR_STATUS = '{"initContainers":["istio-init"],"containers":["istio-proxy"],"volumes":["istio-envoy"]}'
@@ -66,3 +70,20 @@ def enrolment(service: Mapping[str, Any]) -> list[dict[str, Any]]:
         *(service_account_manifest(namespace, name) for name in accounts),
         *(copy.deepcopy(pod) for pod in workload_pods(service)),
     ]
+
+
+def main(argv: list[str]) -> None:
+    """`python tests/mesh_pods.py FILE`: prints, for every PaymentService in FILE, its namespace labelled
+    for injection, its ServiceAccounts and one injected pod per workload (`make demo` pipes it to kubectl
+    on the local control plane, which has no kubelet and no injector)."""
+    documents = [
+        d for d in yaml.safe_load_all(Path(argv[0]).read_text()) if d and d.get("kind") == "PaymentService"
+    ]
+    manifests = []
+    for service in documents:
+        manifests += [namespace_manifest(service["metadata"]["namespace"]), *enrolment(service)]
+    print(yaml.safe_dump_all(manifests, sort_keys=False), end="")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -36,19 +36,26 @@ def rbac_rules() -> list[dict[str, Any]]:
 
 
 def grant_operator_rbac(cluster: TestCluster) -> None:
-    """Creates exactly the ServiceAccount, ClusterRole and ClusterRoleBinding the Helm chart renders."""
+    """Creates exactly the ServiceAccount and RBAC the Helm chart renders (the mesh config Role too)."""
+    ensure_namespace(cluster, OPERATOR_NAMESPACE)
+    for document in render(namespace=OPERATOR_NAMESPACE):
+        kind = document["kind"]
+        if kind in ("ClusterRole", "ClusterRoleBinding"):
+            cluster.apply(document, namespace=None)
+        elif kind == "ServiceAccount":
+            cluster.apply(document, namespace=OPERATOR_NAMESPACE)
+        elif kind in ("Role", "RoleBinding"):  # the mesh config's, in the mesh root namespace
+            namespace = document["metadata"]["namespace"]
+            ensure_namespace(cluster, namespace)
+            cluster.apply(document, namespace=namespace)
+
+
+def ensure_namespace(cluster: TestCluster, name: str) -> None:
     try:
-        client.CoreV1Api(cluster.api_client).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE))
-        )
+        cluster.create_namespace_named(name)
     except client.exceptions.ApiException as error:
         if error.status != 409:
             raise
-    for document in render(namespace=OPERATOR_NAMESPACE):
-        if document["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
-            cluster.apply(
-                document, namespace=OPERATOR_NAMESPACE if document["kind"] == "ServiceAccount" else None
-            )
 
 
 def operator_credentials(cluster: TestCluster, *, directory: Path) -> Path:

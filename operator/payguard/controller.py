@@ -264,6 +264,8 @@ class Controller:
         self._wake_for_certificates(key, report.next_certificate_change)
         if report.writes:
             logger.info("Reconciled PaymentService %s/%s with %d writes", namespace, name, report.writes)
+        else:
+            logger.debug("Reconciled PaymentService %s/%s with no write", namespace, name)
 
     def _retry_later(self, key: ServiceKey) -> float:
         failures = self._failures[key] = self._failures.get(key, 0) + 1

@@ -8,23 +8,25 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 from test_reconcile import apply_and_wait_ready, checkout, patch_child, wait_condition
 
 from chart_tools import ALL_OPTIONS, NAMESPACE, only, render
 from kube import TestCluster
+from operator_harness import ensure_namespace
 from payguard.settings import RunSettings
 
 
 @pytest.mark.parametrize("values", [None, ALL_OPTIONS], ids=["default-values", "all-options"])
 def test_rendered_chart_is_accepted_by_the_api_server(cluster: TestCluster, values: Path | None) -> None:
-    try:
-        cluster.create_namespace_named(NAMESPACE)
-    except ApiException as error:
-        assert error.status == 409
+    ensure_namespace(cluster, NAMESPACE)
     documents = render(values)
     for document in documents:
-        namespace = NAMESPACE if document["kind"] not in CLUSTER_SCOPED else None
+        # The mesh config Role lives in the mesh root namespace; everything else namespaced in the release's.
+        namespace = document["metadata"].get("namespace") or NAMESPACE
+        if document["kind"] in CLUSTER_SCOPED:
+            namespace = None
+        else:
+            ensure_namespace(cluster, namespace)
         cluster.apply(document, namespace=namespace, dry_run=True)
     assert {"Deployment", "ClusterRole", "NetworkPolicy", "CustomResourceDefinition"} <= {
         d["kind"] for d in documents

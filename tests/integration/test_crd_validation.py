@@ -687,13 +687,24 @@ def test_crd_serves_the_printer_columns_on_call_reads(cluster: TestCluster) -> N
     (version,) = served_crd(cluster).spec.versions
     columns = {column.name: column for column in version.additional_printer_columns}
 
-    assert list(columns) == ["Ready", "mTLS", "Certs", "Drift", "Workloads", "Enforcement", "Scope", "Age"]
+    assert list(columns) == [
+        "Ready",
+        "mTLS",
+        "Certs",
+        "Drift",
+        "Workloads",
+        "Mesh",
+        "Enforcement",
+        "Scope",
+        "Age",
+    ]
     assert columns["Ready"].json_path == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["mTLS"].json_path == '.status.conditions[?(@.type=="MTLSStrict")].status'
     assert columns["Certs"].json_path == '.status.conditions[?(@.type=="CertificatesReady")].status'
     assert columns["Drift"].json_path == '.status.conditions[?(@.type=="InSync")].reason'
     assert columns["Workloads"].json_path == ".status.workloadCount"
-    assert columns["Enforcement"].priority == 1
+    assert columns["Mesh"].json_path == '.status.conditions[?(@.type=="MeshEnrolled")].status'
+    assert columns["Mesh"].priority == columns["Enforcement"].priority == 1
 
 
 def test_short_name_and_category_are_served(cluster: TestCluster) -> None:
@@ -745,6 +756,7 @@ def test_kubectl_get_table_shows_readiness_from_status(cluster: TestCluster, nam
                 condition("MTLSStrict", "True", "Strict"),
                 condition("CertificatesReady", "False", "ExpiringSoon"),
                 condition("InSync", "True", "NoDrift"),
+                condition("MeshEnrolled", "False", "PodsOutsideMesh"),
             ],
         },
     )
@@ -758,14 +770,19 @@ def test_kubectl_get_table_shows_readiness_from_status(cluster: TestCluster, nam
     headers = [column["name"] for column in table["columnDefinitions"]]
     (row,) = table["rows"]
     cells = dict(zip(headers, row["cells"], strict=True))
-    assert headers[:7] == ["Name", "Ready", "mTLS", "Certs", "Drift", "Workloads", "Enforcement"]
+    assert headers[:8] == ["Name", "Ready", "mTLS", "Certs", "Drift", "Workloads", "Mesh", "Enforcement"]
     assert (cells["Name"], cells["Ready"], cells["mTLS"], cells["Certs"]) == (
         "checkout",
         "True",
         "True",
         "False",
     )
-    assert (cells["Drift"], cells["Workloads"], cells["Enforcement"]) == ("NoDrift", 4, "Enforce")
+    assert (cells["Drift"], cells["Workloads"], cells["Mesh"], cells["Enforcement"]) == (
+        "NoDrift",
+        4,
+        "False",
+        "Enforce",
+    )
 
 
 def test_status_schema_refuses_a_condition_with_an_unknown_status(

@@ -17,7 +17,14 @@ from kubernetes import client
 from test_reconcile import condition, custom, get_service
 
 from kube import AUDITED_USER, TestCluster
-from operator_harness import SEPARATE_LABEL, SEPARATE_SELECTOR, OperatorProcess, eventually
+from operator_harness import (
+    OPERATOR_ACCOUNT,
+    OPERATOR_NAMESPACE,
+    SEPARATE_LABEL,
+    SEPARATE_SELECTOR,
+    OperatorProcess,
+    eventually,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "checkout.yaml"
 POLICY_KINDS = {
@@ -246,3 +253,62 @@ def test_an_operator_left_to_itself_exits_cleanly_on_sigterm(
     process = operator.process
     operator.stop()
     assert process.returncode == 0, operator.log()
+
+
+def test_mesh_config_name_chooses_which_mesh_config_judges_the_trust_domain(
+    cluster: TestCluster, namespace: str, operator_kubeconfig: Path, operator: OperatorProcess
+) -> None:
+    # As the chart grants it with operator.meshConfigName=istio-canary (tests/unit/test_chart.py).
+    name, root = "istio-canary", "istio-system"
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client)
+    rbac.create_namespaced_role(
+        root,
+        {
+            "metadata": {"name": "payguard-mesh-config-canary"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "resourceNames": [name],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        root,
+        {
+            "metadata": {"name": "payguard-mesh-config-canary"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "payguard-mesh-config-canary",
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": OPERATOR_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
+            ],
+        },
+    )
+    core = client.CoreV1Api(cluster.api_client)
+    core.create_namespaced_config_map(
+        root, {"metadata": {"name": name}, "data": {"mesh": "trustDomain: canary.example\n"}}
+    )
+    try:
+        body = separate_checkout(namespace)
+        cluster.enrol(body)
+        cluster.apply(body)
+        operator.start(
+            operator_kubeconfig,
+            ["-n", namespace, "--selector", SEPARATE_SELECTOR, "--mesh-config-name", name],
+        )
+
+        def refused() -> dict[str, Any] | None:
+            found = condition(get_service(cluster, namespace), "MeshEnrolled")
+            return found if found.get("reason") == "TrustDomainNotAccepted" else None
+
+        found = eventually(refused, timeout=60, what="MeshEnrolled=False (TrustDomainNotAccepted)")
+        assert f"(canary.example, mesh config {root}/{name})" in found["message"], found["message"]
+    finally:
+        core.delete_namespaced_config_map(name, root)
+        rbac.delete_namespaced_role_binding("payguard-mesh-config-canary", root)
+        rbac.delete_namespaced_role("payguard-mesh-config-canary", root)

@@ -88,6 +88,7 @@ def wait_condition(
 
 
 def apply_and_wait_ready(cluster: TestCluster, body: dict[str, Any]) -> dict[str, Any]:
+    cluster.enrol(body)
     cluster.apply(body)
     wait_condition(cluster, body["metadata"]["namespace"], "Ready", status="True")
     return get_service(cluster, body["metadata"]["namespace"])

@@ -41,6 +41,28 @@ def test_cluster_role_is_the_rules_file_and_least_privilege(values: Path | None)
         assert "secrets" not in rule["resources"], rule
 
 
+@pytest.mark.parametrize(
+    ("values", "namespace", "name"),
+    [(None, "istio-system", "istio"), (ALL_OPTIONS, "mesh-root", "istio-canary")],
+)
+def test_the_mesh_config_is_readable_by_name_in_the_mesh_root_only(
+    values: Path | None, namespace: str, name: str
+) -> None:
+    role = only(render(values), "Role")
+    assert role["metadata"]["namespace"] == namespace
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [name],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    binding = only(render(values), "RoleBinding")
+    assert binding["metadata"]["namespace"] == namespace
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+
+
 RESTRICTED_CONTAINER = {
     "runAsNonRoot": True,
     "allowPrivilegeEscalation": False,
@@ -82,6 +104,7 @@ def test_every_option_reaches_the_operator_arguments() -> None:
         "--burst=40",
         "--resync-seconds=120",
         "--mesh-root-namespace=mesh-root",
+        "--mesh-config-name=istio-canary",
         "--log-level=DEBUG",
         "--log-format=json",
         "--metrics-port=9191",

@@ -43,7 +43,11 @@ def test_rules_grant_exactly_what_the_operator_uses() -> None:
         for resource in ("certificaterequests", "issuers", "clusterissuers")
         for verb in ("list", "watch")
     }
-    expected |= {("", "namespaces", v) for v in ("list", "watch")}
+    expected |= {
+        ("", resource, v)
+        for resource in ("namespaces", "pods", "serviceaccounts", "services")
+        for v in ("list", "watch")
+    }
     expected |= {("events.k8s.io", "events", "create")}
     expected |= {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
     assert granted == expected
