@@ -38,6 +38,15 @@ class ObjectCache:
             by_namespace.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = kept
         return kept
 
+    def advance(self, kind: str, body: Mapping[str, Any], *, from_version: str) -> None:
+        """Keeps an object payguard just wrote, unless the watch brought a newer one meanwhile: the next
+        pass must judge from what this pass wrote (its status), not from a copy the watch has not
+        replaced yet."""
+        metadata = body["metadata"]
+        known = self.get(kind, namespace=metadata.get("namespace", ""), name=metadata["name"])
+        if known is not None and known["metadata"].get("resourceVersion") == from_version:
+            self.put(kind, body)
+
     def remove(self, kind: str, *, namespace: str, name: str) -> None:
         with self._lock:
             self._objects.get(kind, {}).get(namespace, {}).pop(name, None)

@@ -29,7 +29,7 @@ from payguard.kinds import (
     ResourceType,
     crd_name,
 )
-from payguard.reconcile import PassContext, reconcile
+from payguard.reconcile import PassContext, log_fields, reconcile
 from payguard.settings import RunSettings
 from payguard.triggers import ServiceKey, affected_services, known_services
 from payguard.workqueue import WorkQueue
@@ -263,7 +263,13 @@ class Controller:
         self._failures.pop(key, None)
         self._wake_for_certificates(key, report.next_certificate_change)
         if report.writes:
-            logger.info("Reconciled PaymentService %s/%s with %d writes", namespace, name, report.writes)
+            logger.info(
+                "Reconciled PaymentService %s/%s with %d writes",
+                namespace,
+                name,
+                report.writes,
+                extra=log_fields(namespace=namespace, name=name),
+            )
         else:
             logger.debug("Reconciled PaymentService %s/%s with no write", namespace, name)
 

@@ -3,16 +3,29 @@ status to write and the Events to post. No I/O, no clock: `now` is passed in."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from payguard.conditions import Condition, build_conditions, merge_conditions, without_unobserved
+from payguard.conditions import (
+    Condition,
+    ConditionType,
+    Reason,
+    build_conditions,
+    merge_conditions,
+    without_unobserved,
+)
 from payguard.kinds import AUTHORIZATION_POLICIES, MESH_CONFIGS, NETWORK_POLICIES, PEER_AUTHENTICATIONS
 from payguard.model import PaymentService
 from payguard.outcome import ChildResult, Outcome
-from payguard.posture.certificates import CertificatePosture, assess_certificate, latest_request, next_change
+from payguard.posture.certificates import (
+    CertificatePosture,
+    CertificateReason,
+    assess_certificate,
+    latest_request,
+    next_change,
+)
 from payguard.posture.mesh import WorkloadMesh, mesh_posture
 from payguard.posture.mtls import MTLSPosture, effective_mtls
 from payguard.posture.privilege import least_privilege_findings
@@ -141,6 +154,60 @@ def event_notes(children: Sequence[ChildResult], pruned: Sequence[str]) -> list[
     ):
         if items:
             notes.append(EventNote(warning, reason, action, f"{verb} {'; '.join(items)}"))
+    return notes
+
+
+# States that are chosen (Audit) or expected for a while (a certificate being issued): not problems.
+_NOT_PROBLEMS = frozenset({Reason.AUDIT_MODE, CertificateReason.PENDING})
+RECOVERED = "Recovered"  # the Normal Event's reason when a condition holds again
+
+
+def condition_notes(
+    previous: Mapping[str, Mapping[str, Any]],
+    conditions: Sequence[Condition],
+    *,
+    told: Iterable[str] = (),
+) -> list[EventNote]:
+    """One Warning per problem that appeared (a condition turned False or Unknown, or its reason changed),
+    one Normal when conditions hold again; reasons the pass's own Events `told` already are left out, and
+    conditions failing for the same reason share one Event. `Ready` only speaks for an invalid spec:
+    every other problem has its own condition, and one problem must make one Event."""
+    notes = _condition_transitions(previous, conditions)
+    merged: dict[tuple[bool, str], list[str]] = {}
+    for note in notes:
+        if note.reason not in told:
+            merged.setdefault((note.warning, note.reason), []).append(note.note)
+    return [
+        EventNote(warning, reason, "Judge", "; ".join(texts)) for (warning, reason), texts in merged.items()
+    ]
+
+
+def _condition_transitions(
+    previous: Mapping[str, Mapping[str, Any]], conditions: Sequence[Condition]
+) -> list[EventNote]:
+    notes = []
+    for condition in conditions:
+        before = previous.get(condition.type) or {}
+        if condition.type == ConditionType.READY:
+            if Reason.INVALID_SPEC not in (condition.reason, before.get("reason")):
+                continue
+            if condition.reason != Reason.INVALID_SPEC:  # valid again: whatever else Ready says has its own
+                notes.append(EventNote(False, RECOVERED, "Judge", "The spec is valid again"))
+                continue
+        was_problem = (
+            before.get("status") in ("False", "Unknown") and before.get("reason") not in _NOT_PROBLEMS
+        )
+        if condition.status is True:
+            if was_problem:
+                text = f"{condition.type} holds again ({condition.reason}): {condition.message}"
+                notes.append(EventNote(False, RECOVERED, "Judge", text))
+            continue
+        if condition.reason in _NOT_PROBLEMS:
+            continue
+        if was_problem and before.get("reason") == condition.reason:
+            continue  # the same problem, still
+        text = f"{condition.type} is {condition.status_text} ({condition.reason}): {condition.message}"
+        notes.append(EventNote(True, condition.reason, "Judge", text))
     return notes
 
 

@@ -10,8 +10,9 @@ changed; Events for what was done). A second pass with nothing changed sends no 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,13 +22,21 @@ from payguard.api import ClusterApi
 from payguard.cache import ObjectCache
 from payguard.conditions import Condition, invalid_spec_condition
 from payguard.converge import converge
-from payguard.judge import event_notes, judge, status_patch
+from payguard.judge import condition_notes, event_notes, judge, previous_conditions, status_patch
+from payguard.kinds import PAYMENT_SERVICES
 from payguard.model import Enforcement, InvalidSpec
 from payguard.observe import observe
 from payguard.outcome import ChildResult, Outcome
 from payguard.render import render_children
 from payguard.settings import Platform, RunSettings
 from payguard.spec import parse_payment_service
+
+logger = logging.getLogger(__name__)
+
+
+def log_fields(**fields: str) -> dict[str, Any]:
+    """`extra` for a log line about an object: JSON logs carry these as fields of their own."""
+    return {"fields": {"kind": PAYMENT_SERVICES.kind, **fields}}
 
 
 @dataclass
@@ -137,7 +146,8 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     )
     report.next_certificate_change = verdict.next_certificate_change
     # 4. write
-    for note in event_notes(done.children, done.pruned):
+    told = event_notes(done.children, done.pruned)
+    for note in told:
         context.cluster.post_event(
             regarding=body, warning=note.warning, reason=note.reason, action=note.action, note=note.note
         )
@@ -149,7 +159,9 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         service=service.name,
         conditions=[(c.type, c.status is True) for c in verdict.conditions],
     )
-    _write_status(body, verdict.conditions, context, report, summaries=verdict.summaries)
+    _write_status(
+        body, verdict.conditions, context, report, summaries=verdict.summaries, told=[n.reason for n in told]
+    )
     return report
 
 
@@ -160,12 +172,27 @@ def _write_status(
     report: PassReport,
     *,
     summaries: Mapping[str, Any],
+    told: Sequence[str] = (),
 ) -> None:
-    """Patches status once, and only when something in it changed."""
+    """Patches status once, and only when something in it changed; then tells of every condition that
+    became a problem (Warning Event and WARNING log line) or holds again (Normal Event)."""
     status = status_patch(body, conditions, summaries=summaries, now=context.clock())
     if status is None:
         return
     metadata = body["metadata"]
-    context.cluster.patch_status(namespace=metadata["namespace"], name=metadata["name"], status=status)
+    live = context.cluster.patch_status(namespace=metadata["namespace"], name=metadata["name"], status=status)
     metrics.WRITES.labels(verb="patch", kind="PaymentService/status").inc()
     report.status_written = True
+    context.cache.advance(PAYMENT_SERVICES.kind, live, from_version=str(metadata.get("resourceVersion")))
+    for note in condition_notes(previous_conditions(body), conditions, told=told):
+        if note.warning:
+            logger.warning(
+                "PaymentService %s/%s: %s",
+                metadata["namespace"],
+                metadata["name"],
+                note.note,
+                extra=log_fields(namespace=metadata["namespace"], name=metadata["name"], reason=note.reason),
+            )
+        context.cluster.post_event(
+            regarding=body, warning=note.warning, reason=note.reason, action=note.action, note=note.note
+        )
