@@ -18,10 +18,11 @@ from payguard.kinds import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WO
 from payguard.model import DriftPolicy, PaymentService
 from payguard.outcome import NO_DRIFT, ChildResult, Outcome
 from payguard.posture.objects import is_owned_by
-from payguard.render import Manifest, child_key
+from payguard.render import Manifest, child_key, rendered_hash
 from payguard.snapshot import ChildKey, Snapshot
 
 logger = logging.getLogger(__name__)
+DELETED = Drift(changed=("(deleted)",))
 
 
 @dataclass
@@ -75,34 +76,36 @@ def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
         return result(Outcome.UNOBSERVED, error=unobserved[kind]), None
     if live is not None and not is_owned_by(live, service_uid=service.uid):
         return result(Outcome.CONFLICT), None
-    if live is None and service.drift_policy is DriftPolicy.REPORT and _generation_reconciled(service, body):
+    found = NO_DRIFT if live is None else detect_drift(manifest, live)
+    if live is None:
         # The spec has not changed since a pass applied it, so a missing child was deleted by hand.
-        metrics.DRIFT_DETECTED.labels(kind=kind).inc()
-        return result(Outcome.DRIFTED, Drift(changed=("(deleted)",))), None
-    drift = NO_DRIFT if live is None else detect_drift(manifest, live)
-    if live is not None and not drift:
+        drift = DELETED if _generation_reconciled(service, body) else NO_DRIFT
+    elif not found:
         return result(Outcome.UNCHANGED), None
-    if live is not None:
+    else:
+        # Rendered from an older spec: the owner's change, applied under both policies, never drift.
+        drift = NO_DRIFT if rendered_hash(live) != rendered_hash(manifest) else found
+    if drift:
         metrics.DRIFT_DETECTED.labels(kind=kind).inc()
         if service.drift_policy is DriftPolicy.REPORT:
             return result(Outcome.DRIFTED, drift), None
     try:
-        if live is not None and drift.foreign:
+        if live is not None and found.foreign:
             cluster.remove_fields(
                 kind=kind,
                 namespace=namespace,
                 name=name,
                 resource_version=live["metadata"]["resourceVersion"],
-                fields=drift.foreign,
+                fields=found.foreign,
             )
             metrics.WRITES.labels(verb="patch", kind=kind).inc()
         applied = cluster.apply(manifest)
         metrics.WRITES.labels(verb="apply", kind=kind).inc()
     except ApiError as error:
         return result(Outcome.FAILED, drift, str(error)), None
-    if live is None:
-        logger.info("Applied %s %s/%s", kind, namespace, name)
-        return result(Outcome.CREATED), applied
+    if not drift:
+        logger.info("%s %s %s/%s", "Applied" if live is None else "Updated", kind, namespace, name)
+        return result(Outcome.CREATED if live is None else Outcome.UPDATED), applied
     metrics.DRIFT_REVERTED.labels(kind=kind).inc()
     logger.info("Reverted drift in %s %s/%s: %s", kind, namespace, name, ", ".join(drift.paths))
     return result(Outcome.REVERTED, drift), applied

@@ -143,11 +143,13 @@ def event_notes(children: Sequence[ChildResult], pruned: Sequence[str]) -> list[
     One per kind rather than one per object: a new PaymentService would otherwise double its writes.
     """
     created = [c.ref for c in children if c.outcome == Outcome.CREATED]
+    updated = [c.ref for c in children if c.outcome == Outcome.UPDATED]
     reverted = [f"{c.ref}: {', '.join(c.drift.paths)}" for c in children if c.outcome == Outcome.REVERTED]
     failed = [c.error for c in children if c.outcome == Outcome.FAILED]
     notes = []
     for items, warning, reason, action, verb in (
         (created, False, "Created", "Apply", "Created"),
+        (updated, False, "Updated", "Apply", "Applied the changed spec to"),
         (reverted, True, "DriftReverted", "Repair", "Reverted drift in"),
         (failed, True, "ApplyFailed", "Apply", "Failed:"),
         (pruned, False, "Pruned", "Delete", "Deleted"),
@@ -238,7 +240,12 @@ def previous_conditions(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]
 
 
 # A state, not what this pass did, so a quiet pass leaves the status untouched.
-_CHILD_STATE = {Outcome.CREATED: "Applied", Outcome.UNCHANGED: "Applied", Outcome.REVERTED: "Applied"}
+_CHILD_STATE = {
+    Outcome.CREATED: "Applied",
+    Outcome.UPDATED: "Applied",
+    Outcome.UNCHANGED: "Applied",
+    Outcome.REVERTED: "Applied",
+}
 _SUMMARY_FIELDS = {AUTHORIZATION_POLICIES.kind: "authorization", NETWORK_POLICIES.kind: "network"}
 
 

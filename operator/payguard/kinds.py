@@ -19,6 +19,10 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "payguard"
 SERVICE_LABEL = f"{API_GROUP}/payment-service"
 WORKLOAD_LABEL = f"{API_GROUP}/workload"
+PCI_SCOPE_LABEL = f"{API_GROUP}/pci-scope"  # the PaymentService's spec.pciScope, for auditors' selectors
+# What payguard last rendered for the object (a digest): a live object whose digest differs was rendered
+# from an older spec, so the difference is the owner's change to apply, not drift to report.
+RENDERED_HASH_ANNOTATION = f"{API_GROUP}/rendered-hash"
 # Evidence for auditors: which PCI-DSS v4.0 requirements the object helps meet.
 PCI_REQUIREMENTS_ANNOTATION = f"{API_GROUP}/pci-dss-requirements"
 # Istio logs but does not enforce a policy carrying this annotation set to a true value.

@@ -13,6 +13,7 @@ class Outcome:
     """What happened to one desired child in a pass."""
 
     CREATED = "Created"
+    UPDATED = "Updated"  # rendered from an older spec (the owner changed it): applied, never drift
     UNCHANGED = "Unchanged"
     REVERTED = "Reverted"
     DRIFTED = "Drifted"  # drift left in place (driftPolicy: Report)

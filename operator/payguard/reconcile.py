@@ -52,7 +52,7 @@ class PassReport:
 
     @property
     def writes(self) -> int:
-        changed = (Outcome.CREATED, Outcome.REVERTED)
+        changed = (Outcome.CREATED, Outcome.UPDATED, Outcome.REVERTED)
         return (
             sum(1 for c in self.children if c.outcome in changed)
             + len(self.pruned)

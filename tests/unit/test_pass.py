@@ -12,8 +12,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
-
 import pki
 from fake_cluster import FakeCluster
 from pass_world import (
@@ -468,11 +466,6 @@ def test_a_permissive_edit_is_only_reported_under_drift_policy_report() -> None:
     assert status[ConditionType.MTLS_STRICT]["status"] == "False"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="converge treats every difference from the rendered child as drift, so under driftPolicy: "
-    "Report an edit of the PaymentService spec itself is never applied (reported as DriftDetected)",
-)
 def test_a_spec_change_is_applied_under_drift_policy_report() -> None:
     world = World()
     body = world.settled("checkout", driftPolicy="Report")

@@ -134,7 +134,9 @@ def test_every_rendered_child_carries_payguard_labels_and_a_controller_owner(exa
             MANAGED_BY: "payguard",
             SERVICE_LABEL: svc.name,
             WORKLOAD_LABEL: workload_name,
+            "payguard.dev/pci-scope": svc.pci_scope.value,
         }
+        assert len(metadata["annotations"]["payguard.dev/rendered-hash"]) == 16
         assert metadata["ownerReferences"] == [
             {
                 "apiVersion": "payguard.dev/v1alpha1",

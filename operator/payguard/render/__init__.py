@@ -5,11 +5,11 @@ from __future__ import annotations
 from payguard.model import Enforcement, PaymentService
 from payguard.render.certificates import certificate
 from payguard.render.istio import authorization_policy, peer_authentication
-from payguard.render.metadata import ChildKind, Manifest, child_key
+from payguard.render.metadata import ChildKind, Manifest, child_key, rendered_hash, with_rendered_hash
 from payguard.render.network import network_policy
 from payguard.settings import Platform
 
-__all__ = ["ChildKind", "Manifest", "child_key", "render_children"]
+__all__ = ["ChildKind", "Manifest", "child_key", "render_children", "rendered_hash"]
 
 
 def render_children(service: PaymentService, *, platform: Platform) -> tuple[Manifest, ...]:
@@ -28,4 +28,4 @@ def render_children(service: PaymentService, *, platform: Platform) -> tuple[Man
         if not audit:
             children.append(network_policy(service, workload, platform=platform))
         children.append(certificate(service, workload))
-    return tuple(children)
+    return tuple(with_rendered_hash(child) for child in children)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -11,6 +13,8 @@ from payguard.kinds import (
     MANAGED_BY_VALUE,
     PAYMENT_SERVICES,
     PCI_REQUIREMENTS_ANNOTATION,
+    PCI_SCOPE_LABEL,
+    RENDERED_HASH_ANNOTATION,
     SERVICE_LABEL,
     WORKLOAD_LABEL,
 )
@@ -43,6 +47,7 @@ def managed_labels(service: PaymentService, workload: Workload) -> dict[str, str
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         SERVICE_LABEL: service.name,
         WORKLOAD_LABEL: workload.name,
+        PCI_SCOPE_LABEL: service.pci_scope.value,
     }
 
 
@@ -78,3 +83,16 @@ def child_manifest(
         },
         "spec": spec,
     }
+
+
+def with_rendered_hash(manifest: Manifest) -> Manifest:
+    """The manifest carrying a digest of itself, so a later pass can tell its own older rendering (to
+    update) from someone else's edit (drift)."""
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    metadata = manifest["metadata"]
+    annotations = {**metadata.get("annotations", {}), RENDERED_HASH_ANNOTATION: digest[:16]}
+    return {**manifest, "metadata": {**metadata, "annotations": annotations}}
+
+
+def rendered_hash(obj: Manifest | Any) -> str | None:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(RENDERED_HASH_ANNOTATION)

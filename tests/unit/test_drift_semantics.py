@@ -1,0 +1,49 @@
+"""Drift an auditor can trust: a deleted child is drift under both policies, an owner's spec change (a
+new generation) never is, and switching Audit and Enforce is not tampering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pass_world import World, conditions, events
+
+
+def test_a_child_deleted_under_revert_is_recreated_and_reported_as_drift() -> None:
+    world = World()
+    body = world.settled("checkout", driftPolicy="Revert")
+    live = world.cluster.get("NetworkPolicy", "payments", "checkout-order-service")
+    assert live is not None
+    world.cluster.delete(
+        kind="NetworkPolicy", namespace="payments", name="checkout-order-service", uid=live["metadata"]["uid"]
+    )
+    world.cluster.deliver(world.cache)
+
+    world.run(world.latest(body))
+
+    assert world.cluster.get("NetworkPolicy", "payments", "checkout-order-service") is not None
+    assert events(world, "Created") == []
+    (reverted,) = events(world, "DriftReverted")
+    assert "NetworkPolicy/checkout-order-service: (deleted)" in reverted["note"]
+    in_sync = conditions(world.latest(body))["InSync"]
+    assert (in_sync["status"], in_sync["reason"]) == ("True", "DriftReverted")
+    assert "(deleted)" in in_sync["message"]
+
+
+@pytest.mark.parametrize(("before", "after"), [("Enforce", "Audit"), ("Audit", "Enforce")])
+def test_switching_enforcement_is_the_owners_change_not_drift(before: str, after: str) -> None:
+    world = World()
+    body = world.settled("checkout", enforcement=before, driftPolicy="Report")
+
+    def switch(spec: dict[str, Any]) -> None:
+        spec["enforcement"] = after
+
+    body = world.edit_spec(body, switch)
+    world.run(body)
+
+    reasons = {event["reason"] for event in world.cluster.events}
+    assert not reasons & {"DriftReverted", "DriftDetected"}, reasons
+    assert "Updated" in reasons  # the AuthorizationPolicies, dry-run or not
+    in_sync = conditions(world.latest(body))["InSync"]
+    assert (in_sync["status"], in_sync["reason"]) == ("True", "NoDrift")
