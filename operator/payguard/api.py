@@ -16,7 +16,7 @@ class ApiError(Exception):
 
 
 class ClusterApi(Protocol):
-    """The writes a pass makes; reads come from the watch-fed cache."""
+    """The writes a pass makes; reads come from the watch-fed cache, except who drifted an object."""
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply with force under payguard's field manager; returns the live object."""
@@ -36,6 +36,10 @@ class ClusterApi(Protocol):
 
     def delete(self, *, kind: str, namespace: str, name: str, uid: str) -> None:
         """Deletes exactly the object with this UID."""
+        ...
+
+    def managed_fields(self, *, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
+        """A generated object's metadata.managedFields, read only when it drifted (the cache drops them)."""
         ...
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:

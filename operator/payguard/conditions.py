@@ -320,7 +320,7 @@ def _in_sync_condition(
 ) -> Condition:
     drifted = [c for c in children if c.outcome == Outcome.DRIFTED]
     if drifted:
-        listing = "; ".join(f"{c.ref}: {', '.join(c.drift.paths)}" for c in drifted)
+        listing = "; ".join(f"{c.ref}: {c.drift.description}" for c in drifted)
         return Condition(
             ConditionType.IN_SYNC,
             False,
@@ -329,7 +329,7 @@ def _in_sync_condition(
         )
     reverted = [c for c in children if c.outcome == Outcome.REVERTED]
     if reverted:
-        listing = "; ".join(f"{c.ref}: {', '.join(c.drift.paths)}" for c in reverted)
+        listing = "; ".join(f"{c.ref}: {c.drift.description}" for c in reverted)
         return Condition(ConditionType.IN_SYNC, True, Reason.DRIFT_REVERTED, f"Reverted drift in {listing}")
     # The record of the last repair stays until the spec changes, so on-call can still read it.
     if (

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from payguard import metrics
 from payguard.api import ApiError, ClusterApi
+from payguard.attribution import drift_authors
 from payguard.drift import Drift, detect_drift
 from payguard.kinds import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WORKLOAD_LABEL
 from payguard.model import DriftPolicy, PaymentService
@@ -87,6 +88,8 @@ def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
         drift = NO_DRIFT if rendered_hash(live) != rendered_hash(manifest) else found
     if drift:
         metrics.DRIFT_DETECTED.labels(kind=kind).inc()
+        if live is not None:
+            drift = replace(drift, by=_authors(cluster, kind, namespace, name, drift))
         if service.drift_policy is DriftPolicy.REPORT:
             return result(Outcome.DRIFTED, drift), None
     try:
@@ -107,8 +110,18 @@ def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
         logger.info("%s %s %s/%s", "Applied" if live is None else "Updated", kind, namespace, name)
         return result(Outcome.CREATED if live is None else Outcome.UPDATED), applied
     metrics.DRIFT_REVERTED.labels(kind=kind).inc()
-    logger.info("Reverted drift in %s %s/%s: %s", kind, namespace, name, ", ".join(drift.paths))
+    logger.info("Reverted drift in %s %s/%s: %s", kind, namespace, name, drift.description)
     return result(Outcome.REVERTED, drift), applied
+
+
+def _authors(cluster: ClusterApi, kind: str, namespace: str, name: str, drift: Drift) -> tuple[str, ...]:
+    """Who drifted it, from managedFields (one read, only on drift); unknown if it cannot be read."""
+    try:
+        fields = cluster.managed_fields(kind=kind, namespace=namespace, name=name)
+    except ApiError as error:
+        logger.debug("Cannot tell who drifted %s %s/%s: %s", kind, namespace, name, error)
+        return ()
+    return drift_authors(fields, drift.paths)
 
 
 def _generation_reconciled(service: PaymentService, body: Mapping[str, Any]) -> bool:

@@ -26,6 +26,13 @@ class Drift:
 
     changed: tuple[str, ...] = ()
     foreign: tuple[FieldKeys, ...] = ()
+    by: tuple[str, ...] = ()  # the field managers that wrote the drifted fields, when known
+
+    @property
+    def description(self) -> str:
+        """`spec.mtls.mode (by kubectl-edit (Update))`: what an Event and InSync's message say."""
+        paths = ", ".join(self.paths)
+        return f"{paths} (by {', '.join(self.by)})" if self.by else paths
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -144,7 +144,7 @@ def event_notes(children: Sequence[ChildResult], pruned: Sequence[str]) -> list[
     """
     created = [c.ref for c in children if c.outcome == Outcome.CREATED]
     updated = [c.ref for c in children if c.outcome == Outcome.UPDATED]
-    reverted = [f"{c.ref}: {', '.join(c.drift.paths)}" for c in children if c.outcome == Outcome.REVERTED]
+    reverted = [f"{c.ref}: {c.drift.description}" for c in children if c.outcome == Outcome.REVERTED]
     failed = [c.error for c in children if c.outcome == Outcome.FAILED]
     notes = []
     for items, warning, reason, action, verb in (

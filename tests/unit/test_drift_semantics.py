@@ -47,3 +47,28 @@ def test_switching_enforcement_is_the_owners_change_not_drift(before: str, after
     assert "Updated" in reasons  # the AuthorizationPolicies, dry-run or not
     in_sync = conditions(world.latest(body))["InSync"]
     assert (in_sync["status"], in_sync["reason"]) == ("True", "NoDrift")
+
+
+def test_drift_names_the_manager_that_wrote_the_drifted_field() -> None:
+    world = World()
+    body = world.settled("checkout", driftPolicy="Revert")
+
+    def tamper(live: dict[str, Any]) -> None:
+        live["spec"]["mtls"]["mode"] = "PERMISSIVE"
+        live["metadata"]["managedFields"] = [
+            {"manager": "payguard", "operation": "Apply", "fieldsV1": {"f:spec": {"f:selector": {}}}},
+            {
+                "manager": "tamper-test",
+                "operation": "Apply",
+                "fieldsV1": {"f:spec": {"f:mtls": {"f:mode": {}}}},
+            },
+        ]
+
+    world.cluster.edit("PeerAuthentication", "payments", "checkout-order-service", tamper)
+    world.cluster.deliver(world.cache)
+
+    world.run(world.latest(body))
+
+    (reverted,) = events(world, "DriftReverted")
+    assert "spec.mtls.mode (by tamper-test (Apply))" in reverted["note"]
+    assert "by tamper-test (Apply)" in conditions(world.latest(body))["InSync"]["message"]
