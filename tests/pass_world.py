@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import yaml
 from fake_cluster import FakeCluster
 from mesh_pods import enrolment, namespace_manifest
 from payguard.cache import ObjectCache
+from payguard.fights import DriftHistory
 from payguard.reconcile import PassContext, PassReport, reconcile
 from payguard.settings import Platform
 
@@ -52,6 +53,7 @@ class World:
             mesh_root_namespace="istio-system",
             mesh_config_name="istio",
             audit_only=audit_only,
+            drift_history=DriftHistory(window=timedelta(seconds=300)),
             clock=clock,
         )
 

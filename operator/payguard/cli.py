@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resync-seconds", type=float, default=defaults.resync_seconds, help="period of the full resync"
     )
     run.add_argument(
+        "--fight-window-seconds",
+        type=float,
+        default=defaults.fight_window_seconds,
+        help="three drifts of one object within this many seconds are a fight with another writer",
+    )
+    run.add_argument(
         "--mesh-root-namespace",
         default=defaults.mesh_root_namespace,
         help="Istio's root namespace, where mesh-wide policies live",
@@ -111,6 +117,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         audit_only=args.audit_only,
         selector=parse_selector(args.selector),
         resync_seconds=args.resync_seconds,
+        fight_window_seconds=args.fight_window_seconds,
         mesh_root_namespace=args.mesh_root_namespace,
         mesh_config_name=args.mesh_config_name,
         platform=Platform(

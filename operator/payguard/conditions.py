@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from payguard.fights import Fight
 from payguard.model import Enforcement, PaymentService
 from payguard.outcome import ChildResult, Outcome
 from payguard.posture.certificates import SEVERITY, CertificatePosture, CertificateReason
@@ -50,6 +51,8 @@ class Reason:
     DRIFT_REVERTED = "DriftReverted"
     # InSync: children have drifted and are left as found (driftPolicy: Report).
     DRIFT_DETECTED = "DriftDetected"
+    # InSync: the same child drifted 3 times within the fight window: another writer fights payguard.
+    DRIFT_REPEATED = "DriftRepeated"
     # LeastPrivilege: nothing widens access to a managed workload.
     LEAST_PRIVILEGE = "LeastPrivilege"
     # LeastPrivilege: a foreign policy or a shared/default ServiceAccount widens access.
@@ -198,6 +201,7 @@ def build_conditions(
     *,
     mesh: Sequence[WorkloadMesh],
     trust: TrustDomainCheck,
+    fights: Sequence[Fight],
     previous: Mapping[str, Mapping[str, Any]],
 ) -> list[Condition]:
     audit = service.enforcement is Enforcement.AUDIT
@@ -210,7 +214,7 @@ def build_conditions(
         _certificates_condition(certificates),
         _ignored_l7(mesh, _outside_mesh(mesh, authorization)),
         _policy_condition(ConditionType.NETWORK_ISOLATED, "NetworkPolicy", children, audit=audit),
-        _in_sync_condition(service, children, previous=previous.get(ConditionType.IN_SYNC)),
+        _fight(fights) or _in_sync_condition(service, children, previous=previous.get(ConditionType.IN_SYNC)),
         _least_privilege_condition(widening),
     ]
     return [ready_condition(conditions), *conditions]
@@ -313,6 +317,22 @@ def _policy_condition(
             details = "; ".join(f"{c.ref} {text}" + (f": {c.error}" if c.error else "") for c in hit)
             return Condition(condition_type, False, reason, details)
     return Condition(condition_type, True, Reason.APPLIED, f"{len(children)} {kind} present and as rendered")
+
+
+def _fight(fights: Sequence[Fight]) -> Condition | None:
+    """Another writer undoing payguard's repairs again and again: neither side wins, so it is not in sync."""
+    if not fights:
+        return None
+    listing = "; ".join(
+        f"{f.ref} drifted {f.drifts} times" + (f" by {', '.join(f.by)}" if f.by else "") for f in fights
+    )
+    return Condition(
+        ConditionType.IN_SYNC,
+        False,
+        Reason.DRIFT_REPEATED,
+        f"Another writer keeps changing what payguard repairs: {listing}; stop it, or leave the object "
+        "to payguard",
+    )
 
 
 def _in_sync_condition(

@@ -3,7 +3,7 @@ status to write and the Events to post. No I/O, no clock: `now` is passed in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from payguard.conditions import (
     merge_conditions,
     without_unobserved,
 )
+from payguard.fights import Fight, ObjectKey
 from payguard.kinds import AUTHORIZATION_POLICIES, MESH_CONFIGS, NETWORK_POLICIES, PEER_AUTHENTICATIONS
 from payguard.model import PaymentService
 from payguard.outcome import ChildResult, Outcome
@@ -63,6 +64,7 @@ def judge(
     *,
     mesh_root_namespace: str,
     mesh_config_name: str,
+    fights: Sequence[Fight],
     now: datetime,
 ) -> Judgement:
     """`snapshot` is the one the pass left (its own writes included)."""
@@ -100,6 +102,7 @@ def judge(
             certificates,
             mesh=mesh,
             trust=trust,
+            fights=fights,
             previous=previous_conditions(body),
         ),
         snapshot.unobserved,
@@ -137,14 +140,21 @@ def certificate_postures(
     return postures
 
 
-def event_notes(children: Sequence[ChildResult], pruned: Sequence[str]) -> list[EventNote]:
+def event_notes(
+    children: Sequence[ChildResult], pruned: Sequence[str], *, fighting: Collection[ObjectKey] = ()
+) -> list[EventNote]:
     """One Event per kind of thing a pass did or was refused; quiet passes post none.
 
     One per kind rather than one per object: a new PaymentService would otherwise double its writes.
+    Reverts of a child in a fight (`fighting`) are left out: InSync's DriftRepeated tells the fight once.
     """
     created = [c.ref for c in children if c.outcome == Outcome.CREATED]
     updated = [c.ref for c in children if c.outcome == Outcome.UPDATED]
-    reverted = [f"{c.ref}: {c.drift.description}" for c in children if c.outcome == Outcome.REVERTED]
+    reverted = [
+        f"{c.ref}: {c.drift.description}"
+        for c in children
+        if c.outcome == Outcome.REVERTED and c.key not in fighting
+    ]
     failed = [c.error for c in children if c.outcome == Outcome.FAILED]
     notes = []
     for items, warning, reason, action, verb in (

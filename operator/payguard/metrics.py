@@ -22,6 +22,11 @@ RECONCILE_DURATION = Histogram(
 WRITES = Counter("payguard_api_writes", "Write requests payguard sent, by verb and kind", ["verb", "kind"])
 DRIFT_DETECTED = Counter("payguard_drift_detected", "Managed objects found drifted, by kind", ["kind"])
 DRIFT_REVERTED = Counter("payguard_drift_reverted", "Drifted managed objects repaired, by kind", ["kind"])
+DRIFT_REPEATED = Counter(
+    "payguard_drift_repeated",
+    "Drifts of a managed object already in a fight (3 or more drifts within the fight window), by kind",
+    ["kind"],
+)
 MANAGED_OBJECTS = Gauge("payguard_managed_objects", "Objects payguard manages, by kind", ["kind"])
 CERTIFICATE_EXPIRY = Gauge(
     "payguard_certificate_expiry_timestamp_seconds",

@@ -35,3 +35,7 @@ class ChildResult:
     @property
     def ref(self) -> str:
         return f"{self.kind}/{self.name}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)

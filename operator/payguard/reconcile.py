@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from payguard import metrics
@@ -22,13 +22,15 @@ from payguard.api import ClusterApi
 from payguard.cache import ObjectCache
 from payguard.conditions import Condition, invalid_spec_condition
 from payguard.converge import converge
+from payguard.fights import DriftHistory, Fight
 from payguard.judge import condition_notes, event_notes, judge, previous_conditions, status_patch
 from payguard.kinds import PAYMENT_SERVICES
-from payguard.model import Enforcement, InvalidSpec
+from payguard.model import Enforcement, InvalidSpec, PaymentService
 from payguard.observe import observe
 from payguard.outcome import ChildResult, Outcome
 from payguard.render import render_children
 from payguard.settings import Platform, RunSettings
+from payguard.snapshot import Snapshot
 from payguard.spec import parse_payment_service
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class PassContext:
     mesh_root_namespace: str
     mesh_config_name: str
     audit_only: bool
+    drift_history: DriftHistory
     clock: Callable[[], datetime]
 
     @classmethod
@@ -92,6 +95,7 @@ class PassContext:
             mesh_root_namespace=settings.mesh_root_namespace,
             mesh_config_name=settings.mesh_config_name,
             audit_only=settings.audit_only,
+            drift_history=DriftHistory(window=timedelta(seconds=settings.fight_window_seconds)),
             clock=clock,
         )
 
@@ -135,6 +139,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     report.children, report.pruned = done.children, done.pruned
     # 3. judge
     now = context.clock()
+    fights = _fights(service, done.children, snapshot, context.drift_history, now=now)
     verdict = judge(
         service,
         body,
@@ -142,11 +147,14 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         done.children,
         mesh_root_namespace=context.mesh_root_namespace,
         mesh_config_name=context.mesh_config_name,
+        fights=fights,
         now=now,
     )
-    report.next_certificate_change = verdict.next_certificate_change
+    # Woken again when a certificate's posture or a fight ends by the clock alone.
+    moments = [verdict.next_certificate_change, *(fight.ends for fight in fights)]
+    report.next_certificate_change = min((m for m in moments if m is not None), default=None)
     # 4. write
-    told = event_notes(done.children, done.pruned)
+    told = event_notes(done.children, done.pruned, fighting={fight.key for fight in fights})
     for note in told:
         context.cluster.post_event(
             regarding=body, warning=note.warning, reason=note.reason, action=note.action, note=note.note
@@ -163,6 +171,28 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         body, verdict.conditions, context, report, summaries=verdict.summaries, told=[n.reason for n in told]
     )
     return report
+
+
+def _fights(
+    service: PaymentService,
+    children: Sequence[ChildResult],
+    snapshot: Snapshot,
+    history: DriftHistory,
+    *,
+    now: datetime,
+) -> list[Fight]:
+    """Records this pass's drifts; the children another writer keeps drifting."""
+    for child in children:
+        if child.drift and child.outcome in (Outcome.REVERTED, Outcome.DRIFTED):
+            live = snapshot.namespace_objects.get(child.key) or {}
+            version = str((live.get("metadata") or {}).get("resourceVersion", ""))
+            history.record(child.key, version=version, by=child.drift.by, now=now)
+    fights = history.fights([child.key for child in children], now=now)
+    drifted_now = {child.key for child in children if child.drift}
+    for fight in fights:
+        if fight.key in drifted_now:
+            metrics.DRIFT_REPEATED.labels(kind=fight.key[0]).inc()
+    return fights
 
 
 def _write_status(

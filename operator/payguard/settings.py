@@ -47,6 +47,7 @@ class RunSettings:
     audit_only: bool = False  # treat every PaymentService as enforcement: Audit (a rollout safety switch)
     selector: tuple[LabelRequirement, ...] = ()  # only PaymentServices whose labels match all of these
     resync_seconds: float = 300.0  # every PaymentService gets a pass at least this often
+    fight_window_seconds: float = 300.0  # 3 drifts of one object within this are a fight (DriftRepeated)
     mesh_root_namespace: str = "istio-system"
     mesh_config_name: str = "istio"  # the ConfigMap holding Istio's mesh config (`istio-<revision>`)
     platform: Platform = field(default_factory=Platform)

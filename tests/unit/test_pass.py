@@ -265,7 +265,11 @@ def test_a_non_default_platform_reaches_the_network_policy_egress() -> None:
 def test_pass_context_from_settings_carries_every_setting() -> None:
     platform = Platform(dns_namespace="openshift-dns", dns_port=5353, mesh_namespace="istio-canary")
     settings = RunSettings(
-        audit_only=True, platform=platform, mesh_root_namespace="mesh-root", mesh_config_name="istio-canary"
+        audit_only=True,
+        platform=platform,
+        mesh_root_namespace="mesh-root",
+        mesh_config_name="istio-canary",
+        fight_window_seconds=42,
     )
     cluster, cache = FakeCluster(), ObjectCache()
 
@@ -279,6 +283,7 @@ def test_pass_context_from_settings_carries_every_setting() -> None:
     assert context.platform == platform
     assert context.mesh_root_namespace == "mesh-root"
     assert context.mesh_config_name == "istio-canary"
+    assert context.drift_history.window.total_seconds() == 42
     assert context.audit_only is True
     assert context.clock is clock
 
@@ -301,6 +306,7 @@ def test_no_pass_context_field_has_a_default() -> None:
         "mesh_root_namespace",
         "mesh_config_name",
         "audit_only",
+        "drift_history",
         "clock",
     }
     for field in fields:
