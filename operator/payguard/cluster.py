@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from payguard.api import ApiError
+from payguard.eventseries import EventSeries
 from payguard.kinds import CHILD_TYPES, FIELD_MANAGER, PAYMENT_SERVICES, REPORTING_CONTROLLER, ResourceType
 from payguard.ratelimit import RateLimiter
 
@@ -52,6 +54,8 @@ class Cluster:
         self.api_client = api_client
         self._custom = client.CustomObjectsApi(api_client)
         self._limiter = limiter or RateLimiter(qps=DEFAULT_QPS, burst=DEFAULT_BURST)
+        self._series = EventSeries()
+        self._series_lock = threading.Lock()
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply with force, so payguard takes back every field it renders."""
@@ -232,38 +236,58 @@ class Cluster:
     def post_event(
         self, *, regarding: Mapping[str, Any], warning: bool, reason: str, action: str, note: str
     ) -> None:
-        """An events.k8s.io/v1 Event about the PaymentService. Failing to post one never fails a pass."""
+        """An events.k8s.io/v1 Event about the PaymentService; the same Event again within minutes only
+        counts up the first one's series. Failing to post one never fails a pass."""
         metadata = regarding["metadata"]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        event = {
-            "apiVersion": "events.k8s.io/v1",
-            "kind": "Event",
-            # Named like client-go's recorder does; the API server refuses a generateName ending in ".".
-            "metadata": {
-                "name": f"{metadata['name']}.{time.time_ns():x}",
-                "namespace": metadata["namespace"],
-            },
-            "eventTime": now,
-            "reportingController": REPORTING_CONTROLLER,
-            "reportingInstance": REPORTING_CONTROLLER,
-            "action": action,
-            "reason": reason,
-            "note": note[:1024],
-            "type": "Warning" if warning else "Normal",
-            "regarding": {
-                "apiVersion": regarding.get("apiVersion", PAYMENT_SERVICES.api_version),
-                "kind": regarding.get("kind", PAYMENT_SERVICES.kind),
-                "namespace": metadata["namespace"],
-                "name": metadata["name"],
-                "uid": metadata.get("uid"),
-            },
-        }
+        now = datetime.now(UTC)
+        event_type, note = ("Warning" if warning else "Normal"), note[:1024]
+        identity = (metadata["namespace"], metadata.get("uid"), event_type, reason, action, note)
+        # Named like client-go's recorder does; the API server refuses a generateName ending in ".".
+        with self._series_lock:
+            occurrence = self._series.occur(
+                identity, new_name=f"{metadata['name']}.{time.time_ns():x}", now=now
+            )
+        event_time = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         try:
             self._limiter.acquire()
-            self._custom.create_namespaced_custom_object(
-                "events.k8s.io", "v1", metadata["namespace"], "events", event
-            )
+            if occurrence.is_new:
+                self._custom.create_namespaced_custom_object(
+                    "events.k8s.io",
+                    "v1",
+                    metadata["namespace"],
+                    "events",
+                    {
+                        "apiVersion": "events.k8s.io/v1",
+                        "kind": "Event",
+                        "metadata": {"name": occurrence.name, "namespace": metadata["namespace"]},
+                        "eventTime": event_time,
+                        "reportingController": REPORTING_CONTROLLER,
+                        "reportingInstance": REPORTING_CONTROLLER,
+                        "action": action,
+                        "reason": reason,
+                        "note": note,
+                        "type": event_type,
+                        "regarding": {
+                            "apiVersion": regarding.get("apiVersion", PAYMENT_SERVICES.api_version),
+                            "kind": regarding.get("kind", PAYMENT_SERVICES.kind),
+                            "namespace": metadata["namespace"],
+                            "name": metadata["name"],
+                            "uid": metadata.get("uid"),
+                        },
+                    },
+                )
+            else:
+                self._custom.patch_namespaced_custom_object(
+                    "events.k8s.io",
+                    "v1",
+                    metadata["namespace"],
+                    "events",
+                    occurrence.name,
+                    {"series": {"count": occurrence.count, "lastObservedTime": event_time}},
+                )
         except ApiException as error:
+            with self._series_lock:
+                self._series.forget(identity)  # the next one starts a new Event
             logger.warning(
                 "Failed to post Event %s for %s/%s: %s",
                 reason,

@@ -11,6 +11,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
 
+from payguard.kinds import CHILD_TYPES
 from payguard.posture.certificates import SEVERITY, CertificatePosture
 
 RECONCILES = Counter("payguard_reconciles", "Reconcile passes, by result", ["result"])
@@ -27,6 +28,8 @@ DRIFT_REPEATED = Counter(
     "Drifts of a managed object already in a fight (3 or more drifts within the fight window), by kind",
     ["kind"],
 )
+for _kind in CHILD_TYPES:  # served as 0 from the start, so the alert's increase() sees the first fight
+    DRIFT_REPEATED.labels(kind=_kind)
 MANAGED_OBJECTS = Gauge("payguard_managed_objects", "Objects payguard manages, by kind", ["kind"])
 CERTIFICATE_EXPIRY = Gauge(
     "payguard_certificate_expiry_timestamp_seconds",

@@ -23,7 +23,7 @@ from payguard.cache import ObjectCache
 from payguard.conditions import Condition, invalid_spec_condition
 from payguard.converge import converge
 from payguard.fights import DriftHistory, Fight
-from payguard.judge import condition_notes, event_notes, judge, previous_conditions, status_patch
+from payguard.judge import EventNote, condition_notes, event_notes, judge, previous_conditions, status_patch
 from payguard.kinds import PAYMENT_SERVICES
 from payguard.model import Enforcement, InvalidSpec, PaymentService
 from payguard.observe import observe
@@ -156,9 +156,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     # 4. write
     told = event_notes(done.children, done.pruned, fighting={fight.key for fight in fights})
     for note in told:
-        context.cluster.post_event(
-            regarding=body, warning=note.warning, reason=note.reason, action=note.action, note=note.note
-        )
+        _tell(body, note, context)
     metrics.record_certificates(
         namespace=service.namespace, service=service.name, postures=verdict.certificates
     )
@@ -215,14 +213,20 @@ def _write_status(
     report.status_written = True
     context.cache.advance(PAYMENT_SERVICES.kind, live, from_version=str(metadata.get("resourceVersion")))
     for note in condition_notes(previous_conditions(body), conditions, told=told):
-        if note.warning:
-            logger.warning(
-                "PaymentService %s/%s: %s",
-                metadata["namespace"],
-                metadata["name"],
-                note.note,
-                extra=log_fields(namespace=metadata["namespace"], name=metadata["name"], reason=note.reason),
-            )
-        context.cluster.post_event(
-            regarding=body, warning=note.warning, reason=note.reason, action=note.action, note=note.note
+        _tell(body, note, context)
+
+
+def _tell(body: Mapping[str, Any], note: EventNote, context: PassContext) -> None:
+    """An Event; a Warning is also one WARNING log line, for pipelines that alert on logs."""
+    metadata = body["metadata"]
+    if note.warning:
+        logger.warning(
+            "PaymentService %s/%s: %s",
+            metadata["namespace"],
+            metadata["name"],
+            note.note,
+            extra=log_fields(namespace=metadata["namespace"], name=metadata["name"], reason=note.reason),
         )
+    context.cluster.post_event(
+        regarding=body, warning=note.warning, reason=note.reason, action=note.action, note=note.note
+    )

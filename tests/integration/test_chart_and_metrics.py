@@ -40,6 +40,7 @@ DOCUMENTED_SERIES = {
     "payguard_api_writes_total",
     "payguard_drift_detected_total",
     "payguard_drift_reverted_total",
+    "payguard_drift_repeated_total",
     "payguard_managed_objects",
     "payguard_condition",
     "payguard_certificates",

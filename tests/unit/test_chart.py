@@ -103,6 +103,7 @@ def test_every_option_reaches_the_operator_arguments() -> None:
         "--qps=20",
         "--burst=40",
         "--resync-seconds=120",
+        "--fight-window-seconds=60",
         "--mesh-root-namespace=mesh-root",
         "--mesh-config-name=istio-canary",
         "--log-level=DEBUG",

@@ -48,6 +48,6 @@ def test_rules_grant_exactly_what_the_operator_uses() -> None:
         for resource in ("namespaces", "pods", "serviceaccounts", "services")
         for v in ("list", "watch")
     }
-    expected |= {("events.k8s.io", "events", "create")}
+    expected |= {("events.k8s.io", "events", v) for v in ("create", "patch")}
     expected |= {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
     assert granted == expected
