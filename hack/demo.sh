@@ -45,4 +45,11 @@ echo "\$ kubectl get paymentservices -n $namespace"
 kubectl get paymentservices -n "$namespace"
 echo
 echo "Operator log: $operator_log"
-echo "Keep exploring with: export KUBECONFIG=$KUBECONFIG   (stop the local cluster with: make cluster-down)"
+if [ -t 0 ]; then
+  echo "payguard keeps running: in another shell, export KUBECONFIG=$KUBECONFIG and explore"
+  echo "(e.g. kubectl edit peerauthentication -n $namespace and watch it reverted). Ctrl-C stops payguard."
+  wait $operator || true
+else
+  echo "demo: not on a terminal, so payguard and the stand-in stop now; the cluster keeps running"
+  echo "(KUBECONFIG=$KUBECONFIG; make cluster-down stops it). Run make demo in a terminal to keep payguard up."
+fi

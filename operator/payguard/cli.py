@@ -10,9 +10,15 @@ from collections.abc import Sequence
 from payguard import __version__
 from payguard.settings import LabelRequirement, Labels, Platform, RunSettings
 
+DESCRIPTION = (
+    "payguard keeps the zero-trust controls of every PaymentService in place (STRICT mTLS, Istio "
+    "AuthorizationPolicies, NetworkPolicies, short-lived certificates), repairs drift and reports what "
+    "holds as status conditions. `payguard run` starts the operator; see README.md for the conditions."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="payguard", description=__doc__)
+    parser = argparse.ArgumentParser(prog="payguard", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"payguard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 

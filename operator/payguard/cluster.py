@@ -132,15 +132,9 @@ class Cluster:
             raise _api_error(f"Delete {kind} {namespace}/{name}", error) from None
 
     def managed_fields(self, *, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
-        resource = CHILD_TYPES[kind]
-        try:
-            self._limiter.acquire()
-            live = self._custom.get_namespaced_custom_object(
-                resource.group, resource.version, namespace, resource.plural, name
-            )
-        except ApiException as error:
-            raise _api_error(f"Read {kind} {namespace}/{name}", error) from None
-        return list(cast(dict[str, Any], live)["metadata"].get("managedFields") or [])
+        """Read by a list of one name: payguard is granted list, not get (the cache drops managedFields)."""
+        items, _ = self.list_with_version(CHILD_TYPES[kind], namespace=namespace, name=name)
+        return list(items[0]["metadata"].get("managedFields") or []) if items else []
 
     def list_with_version(
         self, resource: ResourceType, *, namespace: str | None, name: str | None = None

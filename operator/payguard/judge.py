@@ -18,7 +18,7 @@ from payguard.conditions import (
 )
 from payguard.fights import Fight, ObjectKey
 from payguard.kinds import AUTHORIZATION_POLICIES, MESH_CONFIGS, NETWORK_POLICIES, PEER_AUTHENTICATIONS
-from payguard.model import PaymentService
+from payguard.model import Enforcement, PaymentService
 from payguard.outcome import ChildResult, Outcome
 from payguard.posture.certificates import (
     CertificatePosture,
@@ -32,6 +32,7 @@ from payguard.posture.mtls import MTLSPosture, effective_mtls
 from payguard.posture.privilege import least_privilege_findings
 from payguard.posture.trust import trust_domain_check
 from payguard.render.certificates import certificate_secret_name
+from payguard.render.metadata import ChildKind
 from payguard.snapshot import Snapshot
 
 
@@ -277,4 +278,27 @@ def _summaries(
         field_name = _SUMMARY_FIELDS.get(child.kind)
         if field_name:
             by_workload[child.workload][field_name] = _CHILD_STATE.get(child.outcome, child.outcome)
-    return {"workloadCount": len(service.workloads), "workloads": list(by_workload.values())}
+    return {
+        "workloadCount": len(service.workloads),
+        "pciScope": service.pci_scope.value,
+        "pciRequirements": pci_requirements_in_place(service, children),
+        "workloads": list(by_workload.values()),
+    }
+
+
+_IN_PLACE = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.REVERTED})
+
+
+def pci_requirements_in_place(service: PaymentService, children: Sequence[ChildResult]) -> list[str]:
+    """The PCI-DSS requirements supported by controls that are in place as rendered: every object of the
+    kind is, and it enforces (Audit's dry-run AuthorizationPolicies support nothing)."""
+    by_kind: dict[str, list[ChildResult]] = {}
+    for child in children:
+        by_kind.setdefault(child.kind, []).append(child)
+    supported: set[str] = set()
+    for kind, objects in by_kind.items():
+        if kind == ChildKind.AUTHORIZATION_POLICY and service.enforcement is Enforcement.AUDIT:
+            continue
+        if all(child.outcome in _IN_PLACE for child in objects):
+            supported.update(ChildKind(kind).pci_requirements)
+    return sorted(supported, key=lambda requirement: tuple(int(p) for p in requirement.split(".")))

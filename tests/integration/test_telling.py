@@ -77,27 +77,63 @@ def mtls_mode(cluster: TestCluster, namespace: str) -> str:
     return str(live["spec"]["mtls"]["mode"])
 
 
-def _set_mode(cluster: TestCluster, namespace: str, mode: str) -> None:
-    patch_child(
-        cluster, "PeerAuthentication", namespace, "checkout-order-service", {"spec": {"mtls": {"mode": mode}}}
+def test_mtls_weakened_by_an_older_policy_is_one_warning_then_one_normal_when_removed(
+    cluster: TestCluster, namespace: str, operator_log: OperatorLog
+) -> None:
+    told = Told(cluster, namespace, operator_log)
+    legacy = foreign(
+        "PeerAuthentication",
+        namespace,
+        "order-legacy",
+        {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "order-service"}},
+            "mtls": {"mode": "PERMISSIVE"},
+        },
     )
+    cluster.apply(legacy)
+    time.sleep(1.1)  # creationTimestamp has one-second resolution; Istio picks the oldest policy
+    cluster.enrol(checkout(namespace))
+
+    cluster.apply(checkout(namespace))
+    wait_condition(cluster, namespace, "MTLSStrict", status="False", reason="NotStrict")
+    events, lines = told.since()
+
+    assert [event for event in events if event[0] == "Warning"] == [("Warning", "NotStrict")], events
+    assert len(lines) == 1 and f"PeerAuthentication {namespace}/order-legacy" in lines[0], lines
+
+    group, version, plural = KINDS["PeerAuthentication"]
+    custom(cluster).delete_namespaced_custom_object(group, version, namespace, plural, "order-legacy")
+    wait_condition(cluster, namespace, "MTLSStrict", status="True")
+    events, lines = told.since()
+
+    assert events == [("Normal", "Recovered")], events
+    assert lines == []
 
 
-def test_weakened_mtls_under_report_is_one_warning_then_one_normal(
+def test_drift_under_report_is_one_warning_then_one_normal_when_undone(
     cluster: TestCluster, namespace: str, operator_log: OperatorLog
 ) -> None:
     apply_and_wait_ready(cluster, checkout(namespace, driftPolicy="Report"))
     told = Told(cluster, namespace, operator_log)
+    policy = get_child(cluster, "AuthorizationPolicy", namespace, "checkout-order-service")
+    assert policy is not None
+    rules = policy["spec"]["rules"]
 
-    _set_mode(cluster, namespace, "PERMISSIVE")
-    wait_condition(cluster, namespace, "MTLSStrict", status="False")
+    widened = [*rules, {"from": [{"source": {"namespaces": ["anywhere"]}}]}]
+    patch_child(
+        cluster, "AuthorizationPolicy", namespace, "checkout-order-service", {"spec": {"rules": widened}}
+    )
+    wait_condition(cluster, namespace, "InSync", status="False", reason="DriftDetected")
     events, lines = told.since()
 
+    # InSync and AuthorizationEnforced fail for one reason: one Event, one line.
     assert events == [("Warning", "DriftDetected")], events
-    assert len(lines) == 1 and "checkout-order-service" in lines[0], lines
+    assert len(lines) == 1 and "AuthorizationPolicy/checkout-order-service: spec.rules" in lines[0], lines
 
-    _set_mode(cluster, namespace, "STRICT")
-    wait_condition(cluster, namespace, "MTLSStrict", status="True")
+    patch_child(
+        cluster, "AuthorizationPolicy", namespace, "checkout-order-service", {"spec": {"rules": rules}}
+    )
+    wait_condition(cluster, namespace, "InSync", status="True")
     events, lines = told.since()
 
     assert events == [("Normal", "Recovered")], events

@@ -39,9 +39,7 @@ def certificate(service: PaymentService, workload: Workload) -> Manifest:
         "privateKey": private_key,
         "revisionHistoryLimit": 2,  # old CertificateRequests are evidence for a while, not forever
     }
-    return child_manifest(
-        ChildKind.CERTIFICATE, service, workload, spec=spec, pci_requirements="3.6.1,4.2.1,8.3.2"
-    )
+    return child_manifest(ChildKind.CERTIFICATE, service, workload, spec=spec)
 
 
 def go_duration(value: timedelta) -> str:

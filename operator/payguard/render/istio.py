@@ -15,7 +15,6 @@ def peer_authentication(service: PaymentService, workload: Workload) -> Manifest
         service,
         workload,
         spec={"selector": {"matchLabels": workload.match_labels}, "mtls": {"mode": "STRICT"}},
-        pci_requirements="4.2.1,8.3.2",
     )
 
 
@@ -30,7 +29,6 @@ def authorization_policy(service: PaymentService, workload: Workload, *, dry_run
         service,
         workload,
         spec=spec,
-        pci_requirements="7.2.1,7.2.2",
         annotations={DRY_RUN_ANNOTATION: "true"} if dry_run else None,
     )
 

@@ -35,6 +35,11 @@ class ChildKind(StrEnum):
     def api_version(self) -> str:
         return CHILD_TYPES[self.value].api_version
 
+    @property
+    def pci_requirements(self) -> tuple[str, ...]:
+        """The PCI-DSS v4.0 requirements objects of this kind support, for auditors."""
+        return _PCI_REQUIREMENTS[self]
+
 
 def child_key(manifest: Manifest) -> tuple[str, str, str]:
     """(kind, namespace, name): how desired and live objects are matched up."""
@@ -62,13 +67,20 @@ def owner_reference(service: PaymentService) -> dict[str, Any]:
     }
 
 
+_PCI_REQUIREMENTS = {
+    ChildKind.PEER_AUTHENTICATION: ("4.2.1", "8.3.2"),  # strong cryptography in transit; authentication
+    ChildKind.AUTHORIZATION_POLICY: ("7.2.1", "7.2.2"),  # access by need to know, least privilege
+    ChildKind.NETWORK_POLICY: ("1.2.1", "1.3.1", "1.3.2"),  # network security controls, CDE in/out
+    ChildKind.CERTIFICATE: ("3.6.1", "4.2.1", "8.3.2"),  # key management; transit; authentication
+}
+
+
 def child_manifest(
     kind: ChildKind,
     service: PaymentService,
     workload: Workload,
     *,
     spec: dict[str, Any],
-    pci_requirements: str,
     annotations: dict[str, str] | None = None,
 ) -> Manifest:
     return {
@@ -78,7 +90,10 @@ def child_manifest(
             "name": service.child_name(workload),
             "namespace": service.namespace,
             "labels": managed_labels(service, workload),
-            "annotations": {PCI_REQUIREMENTS_ANNOTATION: pci_requirements, **(annotations or {})},
+            "annotations": {
+                PCI_REQUIREMENTS_ANNOTATION: ",".join(kind.pci_requirements),
+                **(annotations or {}),
+            },
             "ownerReferences": [owner_reference(service)],
         },
         "spec": spec,

@@ -23,9 +23,7 @@ def network_policy(service: PaymentService, workload: Workload, *, platform: Pla
         *(_egress_rule(service, rule) for rule in workload.egress),
         *_essential_egress(platform),
     ]
-    return child_manifest(
-        ChildKind.NETWORK_POLICY, service, workload, spec=spec, pci_requirements="1.2.1,1.3.1,1.3.2"
-    )
+    return child_manifest(ChildKind.NETWORK_POLICY, service, workload, spec=spec)
 
 
 def _ingress_rule(service: PaymentService, workload: Workload, caller: Caller) -> dict[str, Any]:
