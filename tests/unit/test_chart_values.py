@@ -51,6 +51,7 @@ def test_kubernetes_before_1_30_is_refused_with_the_reason(version: str) -> None
         ("operator.workers=0", "/operator/workers", "minimum"),
         ("operator.burst=0", "/operator/burst", "minimum"),
         ("operator.qps=0", "/operator/qps", "exclusiveMinimum"),
+        ("operator.fightWindowSeconds=0", "/operator/fightWindowSeconds", "exclusiveMinimum"),
         ("replicas=2", "/replicas", "maximum"),
         ("metrics.port=70000", "/metrics/port", "maximum"),
         ("livenessPort=0", "/livenessPort", "minimum"),
