@@ -35,7 +35,7 @@ def test_supported_kubernetes_versions_render(version: str) -> None:
 def test_kubernetes_before_1_30_is_refused_with_the_reason(version: str) -> None:
     result = run_helm("template", str(CHART), "--kube-version", version)
     assert result.returncode != 0
-    assert "payguard needs Kubernetes >= 1.30" in result.stderr
+    assert "chart requires kubeVersion: >=1.30.0-0" in result.stderr
     assert version in result.stderr
 
 
