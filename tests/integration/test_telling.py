@@ -322,6 +322,7 @@ def test_a_sixty_second_fight_is_a_handful_of_events_and_ends_when_the_rival_sto
     assert "PeerAuthentication/checkout-order-service" in fight["message"]
     assert "by rival-controller" in fight["message"], fight["message"]
     events = payguard_events(cluster, namespace)
+    print(f"fight: {flips()} flips in {FIGHT_SECONDS} s, {len(events)} Events:", [e.reason for e in events])
     assert len(events) <= 10, [(e.reason, e.note) for e in events]
     assert "DriftRepeated" in {e.reason for e in events}
     assert repeated_drifts(metrics_port) > 0
