@@ -35,8 +35,9 @@ helm: ## Build (or reuse cached) helm from the Go module proxy
 	bash hack/build-helm.sh
 
 .PHONY: chart-crds
-chart-crds: ## Copy crds/ into the chart (a test fails when they differ)
+chart-crds: ## Copy crds/ into the chart and the package (tests fail when they differ)
 	cp crds/paymentservice.yaml charts/payguard/crds/paymentservice.yaml
+	cp crds/paymentservice.yaml operator/payguard/tools/paymentservice-crd.yaml
 
 .PHONY: cluster-up
 cluster-up: venv ## Start the local control plane (idempotent); last line is KUBECONFIG=...

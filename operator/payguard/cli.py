@@ -1,14 +1,22 @@
-"""Owns the `payguard` command line: `payguard run` starts the operator against a cluster."""
+"""Owns the `payguard` command line: `payguard run` starts the operator; render, check, diff, explain, graph
+and evidence serve CI, GitOps, on-call and auditors (each lives in its own module under payguard.tools)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from payguard import __version__
 from payguard.settings import LabelRequirement, Labels, Platform, RunSettings
+from payguard.tools import check, render
+
+# The subcommands beyond `run`: each module has SUMMARY, EXAMPLES, add_arguments(parser) and main(args).
+TOOLS: dict[str, ModuleType] = {"render": render, "check": check}
+# Tools whose output depends on where the platform essentials live: they take run's platform flags.
+PLATFORM_TOOLS = frozenset({"render"})
 
 DESCRIPTION = (
     "payguard keeps the zero-trust controls of every PaymentService in place (STRICT mTLS, Istio "
@@ -68,29 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.mesh_config_name,
         help="Istio's mesh config ConfigMap in the mesh root namespace (trust domain and aliases)",
     )
-    platform = defaults.platform
-    run.add_argument(
-        "--dns-namespace", default=platform.dns_namespace, help="namespace of the cluster DNS pods"
-    )
-    run.add_argument(
-        "--dns-labels",
-        type=parse_labels,
-        default=platform.dns_pod_labels,
-        metavar="KEY=VALUE[,...]",
-        help=f"labels of the cluster DNS pods (default: {_labels_text(platform.dns_pod_labels)})",
-    )
-    run.add_argument("--dns-port", type=int, default=platform.dns_port, help="cluster DNS port (UDP and TCP)")
-    run.add_argument("--istiod-namespace", default=platform.mesh_namespace, help="namespace of istiod")
-    run.add_argument(
-        "--istiod-labels",
-        type=parse_labels,
-        default=platform.mesh_pod_labels,
-        metavar="KEY=VALUE[,...]",
-        help=f"labels of the istiod pods (default: {_labels_text(platform.mesh_pod_labels)})",
-    )
-    run.add_argument(
-        "--istiod-port", type=int, default=platform.mesh_port, help="istiod's xDS and certificate port"
-    )
+    add_platform_arguments(run)
     run.add_argument(
         "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)"
     )
@@ -110,7 +96,64 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", default="text", choices=["text", "json"], help="json: one object per line"
     )
     run.add_argument("-v", "--verbose", action="store_true", help="same as --log-level DEBUG")
+    _add_tools(commands)
     return parser
+
+
+def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the platform essentials live (cluster DNS, istiod): every workload's egress allows them."""
+    platform = Platform()
+    parser.add_argument(
+        "--dns-namespace", default=platform.dns_namespace, help="namespace of the cluster DNS pods"
+    )
+    parser.add_argument(
+        "--dns-labels",
+        type=parse_labels,
+        default=platform.dns_pod_labels,
+        metavar="KEY=VALUE[,...]",
+        help=f"labels of the cluster DNS pods (default: {_labels_text(platform.dns_pod_labels)})",
+    )
+    parser.add_argument(
+        "--dns-port", type=int, default=platform.dns_port, help="cluster DNS port (UDP and TCP)"
+    )
+    parser.add_argument("--istiod-namespace", default=platform.mesh_namespace, help="namespace of istiod")
+    parser.add_argument(
+        "--istiod-labels",
+        type=parse_labels,
+        default=platform.mesh_pod_labels,
+        metavar="KEY=VALUE[,...]",
+        help=f"labels of the istiod pods (default: {_labels_text(platform.mesh_pod_labels)})",
+    )
+    parser.add_argument(
+        "--istiod-port", type=int, default=platform.mesh_port, help="istiod's xDS and certificate port"
+    )
+
+
+def platform_from(args: argparse.Namespace) -> Platform:
+    return Platform(
+        dns_namespace=args.dns_namespace,
+        dns_pod_labels=args.dns_labels,
+        dns_port=args.dns_port,
+        mesh_namespace=args.istiod_namespace,
+        mesh_pod_labels=args.istiod_labels,
+        mesh_port=args.istiod_port,
+    )
+
+
+def _add_tools(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for name, module in TOOLS.items():
+        parser = commands.add_parser(
+            name,
+            help=module.SUMMARY,
+            description=module.SUMMARY,
+            epilog=module.EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(parser)
+        if name in PLATFORM_TOOLS:
+            add_platform_arguments(parser)
+        handler: Callable[[argparse.Namespace], int] = module.main
+        parser.set_defaults(handler=handler)
 
 
 def settings_from(args: argparse.Namespace) -> RunSettings:
@@ -126,14 +169,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         fight_window_seconds=args.fight_window_seconds,
         mesh_root_namespace=args.mesh_root_namespace,
         mesh_config_name=args.mesh_config_name,
-        platform=Platform(
-            dns_namespace=args.dns_namespace,
-            dns_pod_labels=args.dns_labels,
-            dns_port=args.dns_port,
-            mesh_namespace=args.istiod_namespace,
-            mesh_pod_labels=args.istiod_labels,
-            mesh_port=args.istiod_port,
-        ),
+        platform=platform_from(args),
         metrics_port=args.metrics_port,
         metrics_address=args.metrics_address,
         liveness_endpoint=args.liveness,
@@ -208,4 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         level = "DEBUG" if args.verbose else args.log_level
         return run_operator(settings_from(args), log_level=level, log_format=args.log_format)
-    raise AssertionError(f"unhandled command {args.command}")
+    if args.command in PLATFORM_TOOLS:
+        args.platform = platform_from(args)
+    result: int = args.handler(args)
+    return result

@@ -300,7 +300,7 @@ def check_references(workloads: Sequence[Workload], *, namespace: str) -> None:
             if caller.workload is not None and caller.workload not in by_name:
                 raise InvalidSpec(
                     f"{path}.callers[{index}].workload",
-                    f"no workload named {caller.workload!r} in this PaymentService",
+                    f'no workload named "{caller.workload}" in this PaymentService',
                 )
             # Needs the namespace, so the CRD cannot check it: refer to our own workloads by name.
             if caller.principal is not None and caller.principal.namespace == namespace:
@@ -319,7 +319,7 @@ def check_references(workloads: Sequence[Workload], *, namespace: str) -> None:
             if target is None:
                 raise InvalidSpec(
                     f"{path}.egress[{index}].workload",
-                    f"no workload named {rule.workload!r} in this PaymentService",
+                    f'no workload named "{rule.workload}" in this PaymentService',
                 )
             if not target.ports:
                 # No ports would render a NetworkPolicy rule open on every port and protocol.
