@@ -11,12 +11,12 @@ from types import ModuleType
 
 from payguard import __version__
 from payguard.settings import LabelRequirement, Labels, Platform, RunSettings
-from payguard.tools import check, render
+from payguard.tools import check, diff, render
 
 # The subcommands beyond `run`: each module has SUMMARY, EXAMPLES, add_arguments(parser) and main(args).
-TOOLS: dict[str, ModuleType] = {"render": render, "check": check}
+TOOLS: dict[str, ModuleType] = {"render": render, "check": check, "diff": diff}
 # Tools whose output depends on where the platform essentials live: they take run's platform flags.
-PLATFORM_TOOLS = frozenset({"render"})
+PLATFORM_TOOLS = frozenset({"render", "diff"})
 
 DESCRIPTION = (
     "payguard keeps the zero-trust controls of every PaymentService in place (STRICT mTLS, Istio "

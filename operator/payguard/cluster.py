@@ -47,6 +47,14 @@ def load_api_client(kubeconfig: str | None) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+def connect(kubeconfig: str | None) -> Cluster:
+    """A Cluster for the command-line tools; a missing or broken kubeconfig is an ApiError, not a trace."""
+    try:
+        return Cluster(load_api_client(kubeconfig))
+    except (config.ConfigException, OSError, ValueError) as error:
+        raise ApiError("Load kubeconfig", 0, str(error)) from None
+
+
 class Cluster:
     """The one door to the API server; implements `api.ClusterApi` for the pass."""
 
@@ -289,6 +297,49 @@ class Cluster:
                 metadata["name"],
                 error.reason,
             )
+
+    # --- reads and previews for the command-line tools (diff, explain, evidence) -------------------------
+
+    def preview_apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """What `apply` would leave live, from a server-side dry-run: admission runs, nothing is stored."""
+        resource = CHILD_TYPES[manifest["kind"]]
+        metadata = manifest["metadata"]
+        try:
+            self._limiter.acquire()
+            # Raw response: the client decodes only a 200 body, and a dry-run creation answers 201.
+            response = self._custom.patch_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                metadata["namespace"],
+                resource.plural,
+                metadata["name"],
+                dict(manifest),
+                field_manager=FIELD_MANAGER,
+                force=True,
+                dry_run="All",
+                _content_type=APPLY_PATCH,
+                _preload_content=False,
+            )
+        except ApiException as error:
+            action = f"Dry-run apply {resource.kind} {metadata['namespace']}/{metadata['name']}"
+            raise _api_error(action, error) from None
+        return cast(dict[str, Any], json.loads(response.data))
+
+    def read(self, resource: ResourceType, *, namespace: str, name: str) -> dict[str, Any] | None:
+        """One namespaced object of a group's kind, or None when it does not exist."""
+        try:
+            self._limiter.acquire()
+            found = self._custom.get_namespaced_custom_object(
+                resource.group, resource.version, namespace, resource.plural, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _api_error(f"Get {resource.kind} {namespace}/{name}", error) from None
+        body = cast(dict[str, Any], found)
+        body.setdefault("apiVersion", resource.api_version)
+        body.setdefault("kind", resource.kind)
+        return body
 
 
 class ResourceExpiredError(ApiError):

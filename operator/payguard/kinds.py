@@ -66,6 +66,8 @@ CERTIFICATES = ResourceType("cert-manager.io", "v1", "certificates", "Certificat
 CERTIFICATE_REQUESTS = ResourceType("cert-manager.io", "v1", "certificaterequests", "CertificateRequest")
 ISSUERS = ResourceType("cert-manager.io", "v1", "issuers", "Issuer")
 CLUSTER_ISSUERS = ResourceType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", namespaced=False)
+# Read by `payguard evidence` for the drift and repair history payguard posted.
+EVENTS = ResourceType("events.k8s.io", "v1", "events", "Event")
 # Read so no pass writes into a namespace that is being deleted, and for its mesh enrolment labels.
 NAMESPACES = ResourceType("", "v1", "namespaces", "Namespace", namespaced=False)
 # Read to judge whether the controls reach real pods, in the mesh, under the declared identity.

@@ -62,3 +62,50 @@ def test_render_prints_exactly_the_children_the_operator_applied(
         for field in ("labels", "annotations"):
             assert child["metadata"][field].items() <= (live["metadata"][field] or {}).items()
         assert live["metadata"]["ownerReferences"] == child["metadata"]["ownerReferences"]
+
+
+def diff(capsys: pytest.CaptureFixture[str], kubeconfig: Path, manifest: Path) -> tuple[int, str]:
+    status = main(["diff", "-f", str(manifest), "--kubeconfig", str(kubeconfig)])
+    return status, capsys.readouterr().out
+
+
+def test_diff_is_empty_when_nothing_would_change_and_shows_an_edit_when_something_would(
+    cluster: TestCluster, namespace: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = yaml.safe_load((REPO / "examples" / "checkout.yaml").read_text())
+    body["metadata"]["namespace"] = namespace
+    cluster.apply(body)
+    manifest = tmp_path / "checkout.yaml"
+    manifest.write_text(yaml.safe_dump(body))
+    settled = eventually(
+        lambda: diff(capsys, cluster.kubeconfig, manifest)[0] == 0, what="children applied", timeout=60
+    )
+    assert settled
+    assert diff(capsys, cluster.kubeconfig, manifest) == (0, "")
+
+    fraud = body["spec"]["workloads"][2]
+    fraud["callers"][0]["methods"] = ["POST", "PUT"]
+    settlement = body["spec"]["workloads"].pop(3)
+    body["spec"]["workloads"][1]["egress"] = [e for e in body["spec"]["workloads"][1]["egress"][:1]]
+    manifest.write_text(yaml.safe_dump(body))
+    before = live_object(cluster, {**_child("AuthorizationPolicy", "checkout-fraud-engine", namespace)})
+    status, out = diff(capsys, cluster.kubeconfig, manifest)
+
+    assert status == 1
+    assert f"--- live/AuthorizationPolicy/{namespace}/checkout-fraud-engine" in out
+    assert "+        - PUT\n" in out
+    # The removed workload's children would be pruned: shown removed, every line a deletion.
+    assert f"+++ merged/NetworkPolicy/{namespace}/checkout-{settlement['name']}" in out
+    assert f"--- live/Certificate/{namespace}/checkout-order-service" not in out
+    # A dry-run stores nothing.
+    after = live_object(cluster, _child("AuthorizationPolicy", "checkout-fraud-engine", namespace))
+    assert before is not None and after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def _child(kind: str, name: str, namespace: str) -> dict[str, Any]:
+    versions = {
+        "AuthorizationPolicy": "security.istio.io/v1",
+        "NetworkPolicy": "networking.k8s.io/v1",
+    }
+    return {"apiVersion": versions[kind], "kind": kind, "metadata": {"name": name, "namespace": namespace}}
