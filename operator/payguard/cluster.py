@@ -323,7 +323,7 @@ class Cluster:
         except ApiException as error:
             action = f"Dry-run apply {resource.kind} {metadata['namespace']}/{metadata['name']}"
             raise _api_error(action, error) from None
-        return cast(dict[str, Any], json.loads(response.data))
+        return cast(dict[str, Any], json.loads(cast(Any, response).data))
 
     def read(self, resource: ResourceType, *, namespace: str, name: str) -> dict[str, Any] | None:
         """One namespaced object of a group's kind, or None when it does not exist."""
