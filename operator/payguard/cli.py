@@ -11,12 +11,17 @@ from types import ModuleType
 
 from payguard import __version__
 from payguard.settings import LabelRequirement, Labels, Platform, RunSettings
-from payguard.tools import check, diff, render
+from payguard.tools import check, diff, explain, render
 
 # The subcommands beyond `run`: each module has SUMMARY, EXAMPLES, add_arguments(parser) and main(args).
-TOOLS: dict[str, ModuleType] = {"render": render, "check": check, "diff": diff}
+TOOLS: dict[str, ModuleType] = {
+    "render": render,
+    "check": check,
+    "diff": diff,
+    "explain": explain,
+}
 # Tools whose output depends on where the platform essentials live: they take run's platform flags.
-PLATFORM_TOOLS = frozenset({"render", "diff"})
+PLATFORM_TOOLS = frozenset({"render", "diff", "explain"})
 
 DESCRIPTION = (
     "payguard keeps the zero-trust controls of every PaymentService in place (STRICT mTLS, Istio "

@@ -109,3 +109,40 @@ def _child(kind: str, name: str, namespace: str) -> dict[str, Any]:
         "NetworkPolicy": "networking.k8s.io/v1",
     }
     return {"apiVersion": versions[kind], "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+
+
+def test_explain_live_names_a_foreign_widening_policy_as_the_decider(
+    cluster: TestCluster, namespace: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = yaml.safe_load((REPO / "examples" / "checkout.yaml").read_text())
+    body["metadata"]["namespace"] = namespace
+    cluster.apply(body)
+    eventually(
+        lambda: live_object(cluster, _child("AuthorizationPolicy", "checkout-order-service", namespace)),
+        what="the operator's policies",
+    )
+    argv = ["explain", "--live", "--kubeconfig", str(cluster.kubeconfig), "-n", namespace, "-o", "json"]
+    argv += ["--from", "monitoring/grafana", "--to", "order-service", "--port", "8443"]
+    argv += ["--method", "GET", "--path", "/v1/orders"]
+    assert main(argv) == 1
+    capsys.readouterr()
+
+    cluster.apply(
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": "open-to-monitoring", "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "order-service"}},
+                "rules": [{"from": [{"source": {"namespaces": ["monitoring"]}}]}],
+            },
+        }
+    )
+    main(argv)
+    report = yaml.safe_load(capsys.readouterr().out)
+    deciders = {layer["layer"]: (layer["verdict"], layer["decided_by"]) for layer in report["layers"]}
+    assert deciders["authorization (L7)"] == (
+        "allowed",
+        f"AuthorizationPolicy {namespace}/open-to-monitoring rules[0]",
+    )
+    assert deciders["network (L3/L4)"][0] == "denied"  # the operator's NetworkPolicy still holds at L3
