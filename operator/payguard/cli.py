@@ -11,7 +11,7 @@ from types import ModuleType
 
 from payguard import __version__
 from payguard.settings import LabelRequirement, Labels, Platform, RunSettings
-from payguard.tools import check, diff, explain, graph, render
+from payguard.tools import check, diff, evidence, explain, graph, render
 
 # The subcommands beyond `run`: each module has SUMMARY, EXAMPLES, add_arguments(parser) and main(args).
 TOOLS: dict[str, ModuleType] = {
@@ -20,9 +20,10 @@ TOOLS: dict[str, ModuleType] = {
     "diff": diff,
     "explain": explain,
     "graph": graph,
+    "evidence": evidence,
 }
 # Tools whose output depends on where the platform essentials live: they take run's platform flags.
-PLATFORM_TOOLS = frozenset({"render", "diff", "explain", "graph"})
+PLATFORM_TOOLS = frozenset({"render", "diff", "explain", "graph", "evidence"})
 
 DESCRIPTION = (
     "payguard keeps the zero-trust controls of every PaymentService in place (STRICT mTLS, Istio "

@@ -1,0 +1,259 @@
+"""Owns what an evidence bundle says (pure): PCI-DSS v4.0 requirements -> payguard's controls -> the live
+objects that implement them, each with a sha256 of its canonical spec, the conditions with their times,
+certificate summaries, exceptions and payguard's drift and repair Events.
+
+It sees only what the gatherer hands it, and copies from each object only named public fields, so no
+Secret, private key or token can reach a bundle even if one were handed in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from payguard.kinds import RENDERED_HASH_ANNOTATION, WORKLOAD_LABEL
+from payguard.model import DriftPolicy, Enforcement, PaymentService
+from payguard.posture.certificates import latest_request, parse_issued_certificate
+from payguard.settings import Platform
+from payguard.tools.callgraph import call_graph
+
+FORMAT_VERSION = "payguard.dev/evidence/v1"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    ids: str
+    title: str
+    control: str
+    conditions: tuple[str, ...]
+    kinds: tuple[str, ...]
+
+
+# payguard's reading of PCI-DSS v4.0: which controls serve which requirements. An assessor decides.
+REQUIREMENTS = (
+    Requirement(
+        "1.3.1, 1.3.2",
+        "Inbound and outbound traffic of the cardholder data environment is restricted",
+        "A default-deny NetworkPolicy per workload admits only the declared callers and egress",
+        ("NetworkIsolated",),
+        ("NetworkPolicy",),
+    ),
+    Requirement(
+        "4.2.1",
+        "Strong cryptography protects account data in transmission",
+        "PeerAuthentication STRICT per workload: mutual TLS only; every pod enrolled in the mesh",
+        ("MTLSStrict", "MeshEnrolled"),
+        ("PeerAuthentication",),
+    ),
+    Requirement(
+        "3.7.4, 4.2.1.1",
+        "Keys and certificates have a defined cryptoperiod and are inventoried and valid",
+        "A cert-manager Certificate per workload: issuer, key algorithm, validity and renewal from the spec",
+        ("CertificatesReady",),
+        ("Certificate",),
+    ),
+    Requirement(
+        "7.2.1, 7.2.2",
+        "Access is granted by least privilege, only to identities that need it",
+        "An AuthorizationPolicy per workload allows only the declared callers' identities, ports, "
+        "methods and paths",
+        ("AuthorizationEnforced", "LeastPrivilege"),
+        ("AuthorizationPolicy",),
+    ),
+    Requirement(
+        "10.2.1, 10.7.2",
+        "Changes and failures of security controls are recorded, detected and addressed",
+        "payguard detects drift of every control, repairs or reports it, and posts Events; InSync and "
+        "Ready carry the time of each change",
+        ("InSync", "Ready"),
+        (),
+    ),
+)
+
+CONDITION_FIELDS = ("type", "status", "reason", "message", "lastTransitionTime", "observedGeneration")
+EVENT_FIELDS = ("type", "reason", "action", "note", "reportingController")
+
+
+def canonical_sha256(value: Any) -> str:
+    """sha256 of the value as sorted, compact JSON: an auditor can recompute it from evidence.json."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def live_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The public record of one child: identity, the spec and its hash; never its annotations at large."""
+    metadata = obj.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    spec = obj.get("spec") or {}
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "namespace": metadata.get("namespace"),
+        "name": metadata.get("name"),
+        "uid": metadata.get("uid"),
+        "resourceVersion": metadata.get("resourceVersion"),
+        "workload": labels.get(WORKLOAD_LABEL),
+        "renderedHash": (metadata.get("annotations") or {}).get(RENDERED_HASH_ANNOTATION),
+        "specSha256": canonical_sha256(spec),
+        "spec": spec,
+    }
+
+
+def certificate_summary(
+    certificate: Mapping[str, Any], requests: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Issuer, serial and validity from the Certificate's status and the latest signed request (public)."""
+    metadata, spec = certificate.get("metadata") or {}, certificate.get("spec") or {}
+    status = certificate.get("status") or {}
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    summary: dict[str, Any] = {
+        "name": metadata.get("name"),
+        "workload": (metadata.get("labels") or {}).get(WORKLOAD_LABEL),
+        "issuerRef": spec.get("issuerRef"),
+        "secretName": spec.get("secretName"),  # the name only: payguard never reads the Secret
+        "uris": spec.get("uris"),
+        "duration": spec.get("duration"),
+        "renewBefore": spec.get("renewBefore"),
+        "ready": {k: ready.get(k) for k in ("status", "reason", "message", "lastTransitionTime")},
+        "revision": status.get("revision"),
+        "renewalTime": status.get("renewalTime"),
+    }
+    request = latest_request(requests, certificate_name=str(metadata.get("name")))
+    if request is None:
+        summary["issued"] = None
+        return summary
+    encoded = request["status"]["certificate"]
+    try:
+        issued = parse_issued_certificate(encoded)
+        issuer = _issuer_name(encoded)
+    except ValueError as error:
+        summary["issued"] = {"error": f"unreadable certificate: {error}"}
+        return summary
+    summary["issued"] = {
+        "request": request["metadata"].get("name"),
+        "serialNumber": issued.serial_number,
+        "issuer": issuer,
+        "notBefore": issued.not_before.isoformat(),
+        "notAfter": issued.not_after.isoformat(),
+        "keyAlgorithm": issued.key_algorithm,
+        "keySize": issued.key_size,
+        "uris": list(issued.uris),
+    }
+    return summary
+
+
+def _issuer_name(encoded: str) -> str:
+    pem = base64.b64decode(encoded, validate=True)
+    return x509.load_pem_x509_certificates(pem)[0].issuer.rfc4514_string()
+
+
+def exceptions_of(service: PaymentService, *, platform: Platform) -> list[dict[str, str]]:
+    """Where the controls are knowingly weaker than full enforcement, for the auditor to weigh."""
+    found = []
+    if service.enforcement is Enforcement.AUDIT:
+        found.append(
+            {
+                "what": "enforcement: Audit",
+                "effect": "no PeerAuthentication or NetworkPolicy is written; AuthorizationPolicies are "
+                "dry-run: nothing blocks traffic",
+            }
+        )
+    if service.drift_policy is DriftPolicy.REPORT:
+        found.append({"what": "driftPolicy: Report", "effect": "drift is reported, not repaired"})
+    graph = call_graph([service], platform=platform)
+    for edge in graph.edges:
+        source, target = graph.nodes[edge.source], graph.nodes[edge.target]
+        if edge.highlight:
+            what = f"{source.label.splitlines()[0]} -> {target.label.splitlines()[0]} ({edge.label})"
+            found.append({"what": what, "effect": edge.highlight})
+        elif target.kind == "network":
+            found.append({"what": f"egress to {target.label} ({edge.label})", "effect": "leaves the cluster"})
+    return found
+
+
+def events_of(events: Sequence[Mapping[str, Any]], *, service_name: str) -> list[dict[str, Any]]:
+    """payguard's Events about this PaymentService, oldest first, with when and how often."""
+    chosen = []
+    for event in events:
+        regarding = event.get("regarding") or {}
+        if regarding.get("kind") != "PaymentService" or regarding.get("name") != service_name:
+            continue
+        entry = {k: event.get(k) for k in EVENT_FIELDS}
+        series = event.get("series") or {}
+        entry["time"] = (
+            series.get("lastObservedTime") or event.get("eventTime") or event.get("deprecatedLastTimestamp")
+        )
+        entry["count"] = series.get("count") or event.get("deprecatedCount") or 1
+        chosen.append(entry)
+    return sorted(chosen, key=lambda e: (str(e["time"] or ""), str(e["reason"])))
+
+
+def evidence_of(
+    body: Mapping[str, Any],
+    service: PaymentService,
+    *,
+    children: Sequence[Mapping[str, Any]],
+    requests: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+    platform: Platform,
+    collected_at: str,
+    tool_version: str,
+) -> dict[str, Any]:
+    """The whole evidence document of one PaymentService."""
+    metadata, status = body.get("metadata") or {}, body.get("status") or {}
+    objects = sorted((live_object(c) for c in children), key=lambda o: (o["kind"], o["name"]))
+    conditions = [{k: c.get(k) for k in CONDITION_FIELDS} for c in status.get("conditions") or []]
+    by_type = {c["type"]: c for c in conditions}
+    requirements = []
+    for requirement in REQUIREMENTS:
+        held = [
+            by_type.get(t) or {"type": t, "status": "Unknown", "message": "not reported"}
+            for t in requirement.conditions
+        ]
+        requirements.append(
+            {
+                "ids": requirement.ids,
+                "title": requirement.title,
+                "control": requirement.control,
+                "met": all(c.get("status") == "True" for c in held),
+                "conditions": held,
+                "objects": [
+                    {k: o[k] for k in ("kind", "name", "workload", "specSha256")}
+                    for o in objects
+                    if o["kind"] in requirement.kinds
+                ],
+            }
+        )
+    return {
+        "format": FORMAT_VERSION,
+        "collectedAt": collected_at,
+        "tool": f"payguard {tool_version}",
+        "paymentService": {
+            "namespace": metadata.get("namespace"),
+            "name": metadata.get("name"),
+            "uid": metadata.get("uid"),
+            "generation": metadata.get("generation"),
+            "observedGeneration": status.get("observedGeneration"),
+            "pciScope": service.pci_scope.value,
+            "enforcement": service.enforcement.value,
+            "driftPolicy": service.drift_policy.value,
+            "specSha256": canonical_sha256(body.get("spec") or {}),
+        },
+        "requirements": requirements,
+        "conditions": conditions,
+        "objects": objects,
+        "certificates": [
+            certificate_summary(c, requests)
+            for c in sorted(
+                (c for c in children if c.get("kind") == "Certificate"), key=lambda c: c["metadata"]["name"]
+            )
+        ],
+        "exceptions": exceptions_of(service, platform=platform),
+        "events": events_of(events, service_name=str(metadata.get("name"))),
+    }

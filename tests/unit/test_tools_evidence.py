@@ -1,0 +1,203 @@
+"""`payguard evidence`, the pure part: requirements -> controls -> objects with recomputable hashes,
+certificate summaries from the signed request, exceptions, Events, and a bundle whose checksums verify."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import pki
+from payguard.cli import main
+from payguard.kinds import CERTIFICATE_NAME_ANNOTATION, CERTIFICATE_REVISION_ANNOTATION
+from payguard.render import render_children
+from payguard.settings import Platform
+from payguard.spec import parse_payment_service
+from payguard.tools.bundle import SUMS, UnsafeBundleError, bundle_files
+from payguard.tools.pci import canonical_sha256, evidence_of
+
+REPO = Path(__file__).resolve().parents[2]
+UID = "00000000-0000-0000-0000-000000000001"
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+def service_body(example: str) -> dict[str, Any]:
+    body: dict[str, Any] = yaml.safe_load((REPO / "examples" / example).read_text())
+    body["metadata"] |= {"uid": UID, "generation": 2, "namespace": body["metadata"].get("namespace", "pay")}
+    body["status"] = {
+        "observedGeneration": 2,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Reconciled",
+                "message": "ok",
+                "lastTransitionTime": "t0",
+            },
+            {
+                "type": "NetworkIsolated",
+                "status": "True",
+                "reason": "Enforced",
+                "message": "",
+                "lastTransitionTime": "t1",
+            },
+            {
+                "type": "MTLSStrict",
+                "status": "False",
+                "reason": "NotStrict",
+                "message": "x",
+                "lastTransitionTime": "t2",
+            },
+        ],
+    }
+    return body
+
+
+def signed_request(certificate_name: str, revision: int, serial: int) -> dict[str, Any]:
+    ca = pki.authority("evidence test CA", not_before=NOW, not_after=NOW + datetime.timedelta(days=1))
+    leaf = ca.issue(
+        pki.private_key("ECDSA").public_key(),
+        uris=["spiffe://cluster.local/ns/payments/sa/x"],
+        not_before=NOW,
+        not_after=NOW + datetime.timedelta(hours=24),
+        serial=serial,
+    )
+    return {
+        "metadata": {
+            "name": f"{certificate_name}-{revision}",
+            "annotations": {
+                CERTIFICATE_NAME_ANNOTATION: certificate_name,
+                CERTIFICATE_REVISION_ANNOTATION: str(revision),
+            },
+        },
+        "status": {"certificate": pki.b64(pki.pem(leaf, ca.certificate))},
+    }
+
+
+def evidence(example: str = "checkout.yaml", **overrides: Any) -> dict[str, Any]:
+    body = service_body(example)
+    service = parse_payment_service(body)
+    children = [
+        {**child, "metadata": {**child["metadata"], "resourceVersion": "7", "uid": f"uid-{index}"}}
+        for index, child in enumerate(render_children(service, platform=Platform()))
+    ]
+    arguments: dict[str, Any] = {
+        "children": children,
+        "requests": [],
+        "events": [],
+        "platform": Platform(),
+        "collected_at": "2026-12-01T00:00:00Z",
+        "tool_version": "test",
+    } | overrides
+    return evidence_of(body, service, **arguments)
+
+
+def test_every_requirement_family_maps_to_its_controls_and_their_conditions() -> None:
+    found = {r["ids"]: r for r in evidence()["requirements"]}
+    assert [ids.split(".")[0] for ids in found] == ["1", "4", "3", "7", "10"]
+    network = found["1.3.1, 1.3.2"]
+    assert network["met"] is True
+    assert {o["kind"] for o in network["objects"]} == {"NetworkPolicy"}
+    assert len(network["objects"]) == 4  # one per workload of checkout
+    mtls = found["4.2.1"]
+    assert mtls["met"] is False  # MTLSStrict False and MeshEnrolled not reported
+    assert [c["status"] for c in mtls["conditions"]] == ["False", "Unknown"]
+    assert mtls["conditions"][0]["lastTransitionTime"] == "t2"
+    assert {o["kind"] for o in found["3.7.4, 4.2.1.1"]["objects"]} == {"Certificate"}
+
+
+def test_each_objects_hash_is_recomputable_from_its_spec_in_the_document() -> None:
+    document = evidence()
+    assert document["objects"]
+    for obj in document["objects"]:
+        again = hashlib.sha256(json.dumps(obj["spec"], sort_keys=True, separators=(",", ":")).encode())
+        assert obj["specSha256"] == again.hexdigest()
+        assert obj["renderedHash"]  # the operator's annotation, to match against render
+    assert document["paymentService"]["specSha256"] == canonical_sha256(service_body("checkout.yaml")["spec"])
+
+
+def test_certificates_summarise_the_latest_signed_request_serial_issuer_and_validity() -> None:
+    name = "checkout-api-gateway"
+    requests = [
+        signed_request(name, 1, 0xA1),
+        signed_request(name, 2, 0xB2),
+        signed_request("other", 9, 0xC3),
+    ]
+    certificates = {c["name"]: c for c in evidence(requests=requests)["certificates"]}
+    issued = certificates[name]["issued"]
+    assert issued["serialNumber"] == "b2"
+    assert issued["issuer"] == "CN=evidence test CA"
+    assert issued["notAfter"] > issued["notBefore"]
+    assert certificates[name]["issuerRef"]["name"] == "payments-ca"
+    assert certificates["checkout-order-service"]["issued"] is None  # no signed request yet
+
+
+def test_exceptions_name_audit_mode_namespace_wide_admission_and_external_egress() -> None:
+    audit = [e["what"] for e in evidence("audit-mode.yaml")["exceptions"]]
+    assert "enforcement: Audit" in audit
+    checkout = evidence()["exceptions"]
+    assert any(e["effect"] == "L3 admits the whole namespace" for e in checkout)
+    assert any(e["what"].startswith("egress to ") for e in checkout)
+    report_only = [e["what"] for e in evidence("report-only-drift.yaml")["exceptions"]]
+    assert "driftPolicy: Report" in report_only
+
+
+def test_events_are_those_about_this_payment_service_oldest_first() -> None:
+    def event(name: str, time: str, reason: str) -> dict[str, Any]:
+        return {
+            "regarding": {"kind": "PaymentService", "name": name},
+            "eventTime": time,
+            "reason": reason,
+            "type": "Warning",
+            "note": f"{reason} note",
+        }
+
+    events = [event("checkout", "2026-12-01T10:00:00Z", "DriftReverted"), event("other", "t", "X")]
+    events.append(event("checkout", "2026-12-01T09:00:00Z", "ConditionFalse"))
+    listed = evidence(events=events)["events"]
+    assert [e["reason"] for e in listed] == ["ConditionFalse", "DriftReverted"]
+
+
+def test_bundle_checksums_verify_and_the_report_names_every_requirement() -> None:
+    document = evidence()
+    files = bundle_files(document)
+    assert list(files) == ["evidence.json", "report.html", SUMS]
+    for line in files[SUMS].decode().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256(files[name]).hexdigest() == digest
+    report = files["report.html"].decode()
+    for requirement in document["requirements"]:
+        assert requirement["ids"] in report
+    assert "NOT MET" in report  # 4.2.1 with MTLSStrict False
+    assert json.loads(files["evidence.json"]) == document
+
+
+def test_the_report_escapes_what_it_quotes() -> None:
+    document = evidence(
+        events=[{"regarding": {"kind": "PaymentService", "name": "checkout"}, "note": "<script>x</script>"}]
+    )
+    report = bundle_files(document)["report.html"].decode()
+    assert "<script>" not in report
+    assert "&lt;script&gt;" in report
+
+
+def test_a_bundle_that_would_carry_a_private_key_is_refused() -> None:
+    leaked = "-----BEGIN EC PRIVATE KEY-----\nMHc...\n-----END EC PRIVATE KEY-----"
+    document = evidence(
+        events=[{"regarding": {"kind": "PaymentService", "name": "checkout"}, "note": leaked}]
+    )
+    with pytest.raises(UnsafeBundleError, match="PRIVATE KEY"):
+        bundle_files(document)
+
+
+def test_evidence_is_only_live_and_needs_an_output_directory(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["evidence", "-o", "out"], ["evidence", "--live"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+    assert "--live" in capsys.readouterr().err
