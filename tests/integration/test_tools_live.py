@@ -146,3 +146,20 @@ def test_explain_live_names_a_foreign_widening_policy_as_the_decider(
         f"AuthorizationPolicy {namespace}/open-to-monitoring rules[0]",
     )
     assert deciders["network (L3/L4)"][0] == "denied"  # the operator's NetworkPolicy still holds at L3
+
+
+def test_graph_live_draws_the_payment_services_of_the_namespace_as_the_file_does(
+    cluster: TestCluster, namespace: str, tmp_path: Path
+) -> None:
+    body = yaml.safe_load((REPO / "examples" / "checkout.yaml").read_text())
+    body["metadata"]["namespace"] = namespace
+    cluster.apply(body)
+    manifest = tmp_path / "checkout.yaml"
+    manifest.write_text(yaml.safe_dump(body))
+    live, offline = tmp_path / "live.svg", tmp_path / "offline.svg"
+    argv = ["graph", "--live", "-n", namespace, "--kubeconfig", str(cluster.kubeconfig), "-o", str(live)]
+
+    assert main(argv) == 0
+    assert main(["graph", "-f", str(manifest), "-o", str(offline)]) == 0
+    assert live.read_text() == offline.read_text()
+    assert "settlement-gateway" in live.read_text()
