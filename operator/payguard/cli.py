@@ -23,7 +23,7 @@ TOOLS: dict[str, ModuleType] = {
     "evidence": evidence,
 }
 # Tools whose output depends on where the platform essentials live: they take run's platform flags.
-PLATFORM_TOOLS = frozenset({"render", "diff", "explain", "graph", "evidence"})
+PLATFORM_TOOLS = frozenset({"render", "diff", "graph"})
 
 DESCRIPTION = (
     "payguard keeps the zero-trust controls of every PaymentService in place (STRICT mTLS, Istio "

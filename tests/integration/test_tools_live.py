@@ -64,8 +64,10 @@ def test_render_prints_exactly_the_children_the_operator_applied(
         assert live["metadata"]["ownerReferences"] == child["metadata"]["ownerReferences"]
 
 
-def diff(capsys: pytest.CaptureFixture[str], kubeconfig: Path, manifest: Path) -> tuple[int, str]:
-    status = main(["diff", "-f", str(manifest), "--kubeconfig", str(kubeconfig)])
+def diff(
+    capsys: pytest.CaptureFixture[str], kubeconfig: Path, manifest: Path, *flags: str
+) -> tuple[int, str]:
+    status = main(["diff", "-f", str(manifest), "--kubeconfig", str(kubeconfig), *flags])
     return status, capsys.readouterr().out
 
 
@@ -82,6 +84,14 @@ def test_diff_is_empty_when_nothing_would_change_and_shows_an_edit_when_somethin
     )
     assert settled
     assert diff(capsys, cluster.kubeconfig, manifest) == (0, "")
+    # -n places a manifest that names no namespace; the platform flags move the essential egress.
+    unplaced = tmp_path / "unplaced.yaml"
+    unplaced.write_text(yaml.safe_dump({**body, "metadata": {"name": body["metadata"]["name"]}}))
+    assert diff(capsys, cluster.kubeconfig, unplaced, "-n", namespace) == (0, "")
+    status, out = diff(capsys, cluster.kubeconfig, manifest, "--dns-port", "5353")
+    assert status == 1
+    assert f"--- live/NetworkPolicy/{namespace}/checkout-api-gateway" in out
+    assert "+    - port: 5353\n" in out
 
     fraud = body["spec"]["workloads"][2]
     fraud["callers"][0]["methods"] = ["POST", "PUT"]

@@ -90,7 +90,6 @@ def evidence(example: str = "checkout.yaml", **overrides: Any) -> dict[str, Any]
         "children": children,
         "requests": [],
         "events": [],
-        "platform": Platform(),
         "collected_at": "2026-12-01T00:00:00Z",
         "tool_version": "test",
     } | overrides

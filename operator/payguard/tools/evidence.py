@@ -19,15 +19,12 @@ from payguard.cluster import Cluster, connect
 from payguard.kinds import CERTIFICATE_REQUESTS, CHILD_TYPES, EVENTS, PAYMENT_SERVICES, SERVICE_LABEL
 from payguard.model import InvalidSpec
 from payguard.posture.objects import is_owned_by
-from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 from payguard.tools.bundle import UnsafeBundleError, bundle_files
 from payguard.tools.pci import evidence_of
 
 
-def gather(
-    cluster: Cluster, *, namespace: str | None, platform: Platform, collected_at: str
-) -> list[dict[str, Any]]:
+def gather(cluster: Cluster, *, namespace: str | None, collected_at: str) -> list[dict[str, Any]]:
     """The evidence document of every PaymentService in the namespace (all namespaces: None)."""
     services, _ = cluster.list_with_version(PAYMENT_SERVICES, namespace=namespace)
     documents = []
@@ -54,7 +51,6 @@ def gather(
                 children=children,
                 requests=listed["requests"],
                 events=listed["events"],
-                platform=platform,
                 collected_at=collected_at,
                 tool_version=__version__,
             )
@@ -111,9 +107,7 @@ def main(args: argparse.Namespace) -> int:
     collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         cluster = connect(args.kubeconfig)
-        documents = gather(
-            cluster, namespace=args.namespace, platform=args.platform, collected_at=collected_at
-        )
+        documents = gather(cluster, namespace=args.namespace, collected_at=collected_at)
     except ApiError as error:
         print(f"payguard evidence: {error}", file=sys.stderr)
         return 2

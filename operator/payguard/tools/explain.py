@@ -17,6 +17,7 @@ from payguard.kinds import AUTHORIZATION_POLICIES, NETWORK_POLICIES, PAYMENT_SER
 from payguard.model import InvalidSpec, PaymentService, Principal, Workload
 from payguard.posture.objects import namespace_of
 from payguard.posture.scopes import DEFAULT_MESH_ROOT_NAMESPACE
+from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 from payguard.tools.layers import (
     ALLOWED,
@@ -224,7 +225,8 @@ def _offline(args: argparse.Namespace) -> tuple[list[PaymentService], list[Mappi
     if refused:
         raise ExplainError(f"{refused[0]} (run payguard check)")
     extra = [d.body for d in documents if isinstance(d.body, dict) and d.body.get("kind") in POLICY_KINDS]
-    return services, [*render_services(services, platform=args.platform), *extra]
+    # Only the ingress of the called workload is judged: where the platform essentials live is moot.
+    return services, [*render_services(services, platform=Platform()), *extra]
 
 
 def _live(args: argparse.Namespace) -> tuple[list[PaymentService], list[Mapping[str, Any]]]:
