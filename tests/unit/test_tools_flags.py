@@ -85,3 +85,13 @@ def test_explain_mesh_root_namespace_flag_makes_its_policies_mesh_wide(
     assert status == 1
     deciders = {layer["layer"]: layer["decided_by"] for layer in report["layers"]}
     assert deciders["authorization (L7)"] == "AuthorizationPolicy mesh-root/freeze rules[0]"
+
+
+@pytest.mark.parametrize("tool", ["render", "check", "diff", "explain", "graph", "evidence"])
+def test_every_tool_has_help_with_an_example(tool: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([tool, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text
+    assert f"\n  payguard {tool} " in text
