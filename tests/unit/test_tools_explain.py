@@ -176,3 +176,72 @@ def test_an_unknown_workload_is_a_usage_error(capsys: pytest.CaptureFixture[str]
         main(["explain", "-f", str(CHECKOUT), "--from", "ghost", "--to", "api-gateway", "--port", "1"]) == 2
     )
     assert "ghost" in capsys.readouterr().err
+
+
+# The other examples: (case, example, --from, --to, port, method, path, {layer: (verdict, decider)}, overall)
+OTHER_EXAMPLES = [
+    (
+        "cross-namespace-allowed",
+        "cross-namespace-caller.yaml",
+        "support-tools/refund-auditor",
+        "refund-api",
+        8443,
+        "GET",
+        "/v1/refunds/7",
+        {"authorization (L7)": ("allowed", "AuthorizationPolicy payments/refunds-refund-api rules[1]")},
+        "allowed",
+    ),
+    (
+        "cross-namespace-denied-at-l7",
+        "cross-namespace-caller.yaml",
+        "support-tools/refund-auditor",
+        "refund-api",
+        8443,
+        "POST",
+        "/v1/refunds/7",
+        {
+            "network (L3/L4)": ("allowed", "NetworkPolicy payments/refunds-refund-api ingress[0]"),
+            "authorization (L7)": ("denied", "AuthorizationPolicy payments/refunds-refund-api"),
+        },
+        "denied",
+    ),
+    (
+        "audit-mode-enforces-nothing",
+        "audit-mode.yaml",
+        "elsewhere/anyone",
+        "web",
+        8080,
+        "DELETE",
+        "/x",
+        {
+            "network (L3/L4)": ("allowed", "-"),
+            "mTLS": ("allowed", "Istio default"),
+            "authorization (L7)": ("allowed", "-"),  # the dry-run policy decides nothing
+        },
+        "allowed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("example", "source", "target", "port", "method", "path", "layers", "overall"),
+    [case[1:] for case in OTHER_EXAMPLES],
+    ids=[case[0] for case in OTHER_EXAMPLES],
+)
+def test_explain_over_the_other_examples(
+    capsys: pytest.CaptureFixture[str],
+    example: str,
+    source: str,
+    target: str,
+    port: int,
+    method: str,
+    path: str,
+    layers: dict[str, tuple[str, str]],
+    overall: str,
+) -> None:
+    status, report = explain(capsys, source, target, port, method, path, files=[REPO / "examples" / example])
+    by_layer = {layer["layer"]: layer for layer in report["layers"]}
+    for layer, (verdict, decider) in layers.items():
+        assert (by_layer[layer]["verdict"], by_layer[layer]["decided_by"]) == (verdict, decider)
+    assert report["verdict"] == overall
+    assert status == (0 if overall == "allowed" else 1)
