@@ -200,3 +200,14 @@ def test_evidence_is_only_live_and_needs_an_output_directory(capsys: pytest.Capt
             main(argv)
         assert exit_.value.code == 2
     assert "--live" in capsys.readouterr().err
+
+
+def test_a_kind_that_could_not_be_read_fails_its_requirement_and_says_why() -> None:
+    why = "List networkpolicies.networking.k8s.io failed (403): forbidden"
+    assert {r["ids"]: r["met"] for r in evidence()["requirements"]}["1.3.1, 1.3.2"] is True
+    document = evidence(unobserved={"NetworkPolicy": why})
+    found = {r["ids"]: r for r in document["requirements"]}
+    assert found["1.3.1, 1.3.2"]["met"] is False  # NetworkIsolated=True is not enough unseen
+    assert found["1.3.1, 1.3.2"]["unobserved"] == {"NetworkPolicy": why}
+    assert found["7.2.1, 7.2.2"]["unobserved"] == {}
+    assert why in bundle_files(document)["report.html"].decode()

@@ -94,6 +94,8 @@ def report_html(evidence: Mapping[str, Any]) -> str:
                 for o in evidence["objects"]
             ],
         ),
+        "<h2>Not observed</h2>",
+        _table(["kind", "why"], sorted(evidence.get("unobserved", {}).items())),
         "<h2>Exceptions</h2>",
         _table(["what", "effect"], [[e["what"], e["effect"]] for e in evidence["exceptions"]]),
         "<h2>Drift, repair and problem Events</h2>",

@@ -28,7 +28,7 @@ def gather(cluster: Cluster, *, namespace: str | None, collected_at: str) -> lis
     """The evidence document of every PaymentService in the namespace (all namespaces: None)."""
     services, _ = cluster.list_with_version(PAYMENT_SERVICES, namespace=namespace)
     documents = []
-    per_namespace: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    per_namespace: dict[str, dict[str, Any]] = {}
     for body in sorted(services, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"])):
         try:
             service = parse_payment_service(body)
@@ -51,6 +51,7 @@ def gather(cluster: Cluster, *, namespace: str | None, collected_at: str) -> lis
                 children=children,
                 requests=listed["requests"],
                 events=listed["events"],
+                unobserved=listed["unobserved"],
                 collected_at=collected_at,
                 tool_version=__version__,
             )
@@ -58,15 +59,18 @@ def gather(cluster: Cluster, *, namespace: str | None, collected_at: str) -> lis
     return documents
 
 
-def _namespace_objects(cluster: Cluster, namespace: str) -> dict[str, list[dict[str, Any]]]:
-    children = [
-        item
-        for resource in CHILD_TYPES.values()
-        for item in cluster.list_with_version(resource, namespace=namespace)[0]
-    ]
-    requests, _ = cluster.list_with_version(CERTIFICATE_REQUESTS, namespace=namespace)
-    events, _ = cluster.list_with_version(EVENTS, namespace=namespace)
-    return {"children": children, "requests": requests, "events": events}
+def _namespace_objects(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    """Everything the namespace's bundles draw on; a kind not served or not readable is noted, not fatal."""
+    found: dict[str, Any] = {"children": [], "requests": [], "events": [], "unobserved": {}}
+    sources = [*((r, "children") for r in CHILD_TYPES.values()), (CERTIFICATE_REQUESTS, "requests")]
+    for resource, key in [*sources, (EVENTS, "events")]:
+        try:
+            found[key] += cluster.list_with_version(resource, namespace=namespace)[0]
+        except ApiError as error:
+            if error.status not in (403, 404):
+                raise
+            found["unobserved"][resource.kind] = str(error)
+    return found
 
 
 def write_bundle(directory: Path, evidence: Mapping[str, Any]) -> Path:

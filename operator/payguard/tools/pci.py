@@ -56,7 +56,7 @@ REQUIREMENTS = (
         "Keys and certificates have a defined cryptoperiod and are inventoried and valid",
         "A cert-manager Certificate per workload: issuer, key algorithm, validity and renewal from the spec",
         ("CertificatesReady",),
-        ("Certificate",),
+        ("Certificate", "CertificateRequest"),
     ),
     Requirement(
         "7.2.1, 7.2.2",
@@ -72,7 +72,7 @@ REQUIREMENTS = (
         "payguard detects drift of every control, repairs or reports it, and posts Events; InSync and "
         "Ready carry the time of each change",
         ("InSync", "Ready"),
-        (),
+        ("Event",),
     ),
 )
 
@@ -204,8 +204,11 @@ def evidence_of(
     events: Sequence[Mapping[str, Any]],
     collected_at: str,
     tool_version: str,
+    unobserved: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The whole evidence document of one PaymentService."""
+    """The whole evidence document of one PaymentService. `unobserved`: kind -> why it could not be read;
+    a requirement whose objects could not be read is not met, whatever the conditions say."""
+    unobserved = dict(unobserved or {})
     metadata, status = body.get("metadata") or {}, body.get("status") or {}
     objects = sorted((live_object(c) for c in children), key=lambda o: (o["kind"], o["name"]))
     conditions = [{k: c.get(k) for k in CONDITION_FIELDS} for c in status.get("conditions") or []]
@@ -221,7 +224,9 @@ def evidence_of(
                 "ids": requirement.ids,
                 "title": requirement.title,
                 "control": requirement.control,
-                "met": all(c.get("status") == "True" for c in held),
+                "met": all(c.get("status") == "True" for c in held)
+                and not any(kind in unobserved for kind in requirement.kinds),
+                "unobserved": {k: v for k, v in unobserved.items() if k in requirement.kinds},
                 "conditions": held,
                 "objects": [
                     {k: o[k] for k in ("kind", "name", "workload", "specSha256")}
@@ -255,5 +260,6 @@ def evidence_of(
             )
         ],
         "exceptions": exceptions_of(service),
+        "unobserved": unobserved,
         "events": events_of(events, service_name=str(metadata.get("name"))),
     }
