@@ -28,7 +28,8 @@ PLATFORM_TOOLS = frozenset({"render", "diff", "graph"})
 DESCRIPTION = (
     "payguard keeps the zero-trust controls of every PaymentService in place (STRICT mTLS, Istio "
     "AuthorizationPolicies, NetworkPolicies, short-lived certificates), repairs drift and reports what "
-    "holds as status conditions. `payguard run` starts the operator; see README.md for the conditions."
+    "holds as status conditions. `payguard run` starts the operator; render, check, diff, explain, graph "
+    "and evidence serve CI, GitOps, on-call and auditors. See README.md for the conditions."
 )
 
 
