@@ -16,6 +16,7 @@ import pki
 from payguard.cli import main
 from payguard.kinds import CERTIFICATE_NAME_ANNOTATION, CERTIFICATE_REVISION_ANNOTATION
 from payguard.render import render_children
+from payguard.render.metadata import ChildKind
 from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 from payguard.tools.bundle import SUMS, UnsafeBundleError, bundle_files
@@ -31,6 +32,7 @@ def service_body(example: str) -> dict[str, Any]:
     body["metadata"] |= {"uid": UID, "generation": 2, "namespace": body["metadata"].get("namespace", "pay")}
     body["status"] = {
         "observedGeneration": 2,
+        "pciRequirements": ["1.2.1", "1.3.1", "1.3.2", "7.2.1", "7.2.2"],
         "conditions": [
             {
                 "type": "Ready",
@@ -79,8 +81,12 @@ def signed_request(certificate_name: str, revision: int, serial: int) -> dict[st
     }
 
 
-def evidence(example: str = "checkout.yaml", **overrides: Any) -> dict[str, Any]:
+def evidence(example: str = "checkout.yaml", in_place: Any = ..., **overrides: Any) -> dict[str, Any]:
     body = service_body(example)
+    if in_place is None:
+        del body["status"]["pciRequirements"]
+    elif in_place is not ...:
+        body["status"]["pciRequirements"] = in_place
     service = parse_payment_service(body)
     children = [
         {**child, "metadata": {**child["metadata"], "resourceVersion": "7", "uid": f"uid-{index}"}}
@@ -96,18 +102,31 @@ def evidence(example: str = "checkout.yaml", **overrides: Any) -> dict[str, Any]
     return evidence_of(body, service, **arguments)
 
 
-def test_every_requirement_family_maps_to_its_controls_and_their_conditions() -> None:
-    found = {r["ids"]: r for r in evidence()["requirements"]}
-    assert [ids.split(".")[0] for ids in found] == ["1", "4", "3", "7", "10"]
-    network = found["1.3.1, 1.3.2"]
-    assert network["met"] is True
+def test_every_requirement_of_the_kinds_table_maps_to_its_controls_and_their_conditions() -> None:
+    found = {r["id"]: r for r in evidence()["requirements"]}
+    from_kinds = {r for kind in ChildKind for r in kind.pci_requirements}
+    assert set(found) == from_kinds | {"10.2.1", "10.7.2"}
+    assert {"1", "3", "4", "7", "10"} <= {requirement.split(".")[0] for requirement in found}
+    network = found["1.3.1"]
+    assert (network["met"], network["inPlace"]) == (True, True)
     assert {o["kind"] for o in network["objects"]} == {"NetworkPolicy"}
     assert len(network["objects"]) == 4  # one per workload of checkout
-    mtls = found["4.2.1"]
-    assert mtls["met"] is False  # MTLSStrict False and MeshEnrolled not reported
-    assert [c["status"] for c in mtls["conditions"]] == ["False", "Unknown"]
-    assert mtls["conditions"][0]["lastTransitionTime"] == "t2"
-    assert {o["kind"] for o in found["3.7.4, 4.2.1.1"]["objects"]} == {"Certificate"}
+    transit = found["4.2.1"]
+    assert transit["met"] is False  # MTLSStrict False, MeshEnrolled not reported, not in status
+    assert {o["kind"] for o in transit["objects"]} == {"PeerAuthentication", "Certificate"}
+    statuses = {c["type"]: (c["status"], c.get("lastTransitionTime")) for c in transit["conditions"]}
+    assert statuses["MTLSStrict"] == ("False", "t2")
+    assert statuses["MeshEnrolled"][0] == "Unknown"
+    assert "CertificatesReady" in statuses
+
+
+def test_a_requirement_is_met_only_where_the_operator_reports_it_in_place() -> None:
+    def network(**kwargs: Any) -> dict[str, Any]:
+        return {r["id"]: r for r in evidence(**kwargs)["requirements"]}["1.2.1"]
+
+    assert network()["met"] is True
+    assert (network(in_place=[])["met"], network(in_place=[])["inPlace"]) == (False, False)
+    assert (network(in_place=None)["met"], network(in_place=None)["inPlace"]) == (False, None)
 
 
 def test_each_objects_hash_is_recomputable_from_its_spec_in_the_document() -> None:
@@ -117,6 +136,7 @@ def test_each_objects_hash_is_recomputable_from_its_spec_in_the_document() -> No
         again = hashlib.sha256(json.dumps(obj["spec"], sort_keys=True, separators=(",", ":")).encode())
         assert obj["specSha256"] == again.hexdigest()
         assert obj["renderedHash"]  # the operator's annotation, to match against render
+        assert obj["pciRequirements"] == list(ChildKind(obj["kind"]).pci_requirements)
     assert document["paymentService"]["specSha256"] == canonical_sha256(service_body("checkout.yaml")["spec"])
 
 
@@ -171,7 +191,7 @@ def test_bundle_checksums_verify_and_the_report_names_every_requirement() -> Non
         assert hashlib.sha256(files[name]).hexdigest() == digest
     report = files["report.html"].decode()
     for requirement in document["requirements"]:
-        assert requirement["ids"] in report
+        assert f"<td>{requirement['id']}</td>" in report
     assert "NOT MET" in report  # 4.2.1 with MTLSStrict False
     assert json.loads(files["evidence.json"]) == document
 
@@ -204,10 +224,10 @@ def test_evidence_is_only_live_and_needs_an_output_directory(capsys: pytest.Capt
 
 def test_a_kind_that_could_not_be_read_fails_its_requirement_and_says_why() -> None:
     why = "List networkpolicies.networking.k8s.io failed (403): forbidden"
-    assert {r["ids"]: r["met"] for r in evidence()["requirements"]}["1.3.1, 1.3.2"] is True
+    assert {r["id"]: r["met"] for r in evidence()["requirements"]}["1.3.1"] is True
     document = evidence(unobserved={"NetworkPolicy": why})
-    found = {r["ids"]: r for r in document["requirements"]}
-    assert found["1.3.1, 1.3.2"]["met"] is False  # NetworkIsolated=True is not enough unseen
-    assert found["1.3.1, 1.3.2"]["unobserved"] == {"NetworkPolicy": why}
-    assert found["7.2.1, 7.2.2"]["unobserved"] == {}
+    found = {r["id"]: r for r in document["requirements"]}
+    assert found["1.3.1"]["met"] is False  # NetworkIsolated=True is not enough unseen
+    assert found["1.3.1"]["unobserved"] == {"NetworkPolicy": why}
+    assert found["7.2.1"]["unobserved"] == {}
     assert why in bundle_files(document)["report.html"].decode()

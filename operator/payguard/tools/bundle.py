@@ -134,8 +134,10 @@ def _requirement_row(requirement: Mapping[str, Any]) -> list[Any]:
     met = requirement["met"]
     status = _Code(f"<span class='{'met' if met else 'unmet'}'>{'met' if met else 'NOT MET'}</span>")
     conditions = "; ".join(f"{c['type']}={c['status']}" for c in requirement["conditions"])
+    if requirement.get("inPlace") is not None:
+        conditions += f"; in status.pciRequirements: {'yes' if requirement['inPlace'] else 'NO'}"
     objects = ", ".join(f"{o['kind']} {o['name']}" for o in requirement["objects"]) or "(Events, conditions)"
-    return [requirement["ids"], requirement["title"], requirement["control"], status, conditions, objects]
+    return [requirement["id"], requirement["title"], requirement["control"], status, conditions, objects]
 
 
 def _certificate_row(certificate: Mapping[str, Any]) -> list[Any]:

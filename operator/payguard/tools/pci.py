@@ -17,9 +17,10 @@ from typing import Any
 
 from cryptography import x509
 
-from payguard.kinds import RENDERED_HASH_ANNOTATION, WORKLOAD_LABEL
+from payguard.kinds import PCI_REQUIREMENTS_ANNOTATION, RENDERED_HASH_ANNOTATION, WORKLOAD_LABEL
 from payguard.model import DriftPolicy, Enforcement, PaymentService
 from payguard.posture.certificates import latest_request, parse_issued_certificate
+from payguard.render.metadata import ChildKind
 from payguard.settings import Platform
 from payguard.tools.callgraph import call_graph
 
@@ -28,53 +29,86 @@ FORMAT_VERSION = "payguard.dev/evidence/v1"
 
 @dataclass(frozen=True)
 class Requirement:
-    ids: str
+    id: str
     title: str
     control: str
     conditions: tuple[str, ...]
-    kinds: tuple[str, ...]
+    kinds: tuple[str, ...]  # whose objects carry the control; unreadable, the requirement is not met
+    in_status: bool = True  # the operator reports it in status.pciRequirements when its controls are in place
 
 
-# payguard's reading of PCI-DSS v4.0: which controls serve which requirements. An assessor decides.
-REQUIREMENTS = (
-    Requirement(
-        "1.3.1, 1.3.2",
-        "Inbound and outbound traffic of the cardholder data environment is restricted",
-        "A default-deny NetworkPolicy per workload admits only the declared callers and egress",
+# Short titles of the PCI-DSS v4.0 requirements the controls support; the standard's text is the reference.
+TITLES = {
+    "1.2.1": "Configuration standards for network security controls are defined and implemented",
+    "1.3.1": "Inbound traffic to the cardholder data environment is restricted to what is necessary",
+    "1.3.2": "Outbound traffic from the cardholder data environment is restricted to what is necessary",
+    "3.6.1": "Cryptographic keys are protected against disclosure and misuse",
+    "4.2.1": "Strong cryptography protects account data during transmission over networks",
+    "7.2.1": "Access is defined by need to know",
+    "7.2.2": "Access is assigned by least privilege",
+    "8.3.2": "Strong cryptography protects authentication factors in transmission",
+    "10.2.1": "Audit logs record the events that matter to security",
+    "10.7.2": "Failures of critical security controls are detected, alerted and addressed",
+}
+# What each kind of child does, the conditions that say whether it holds, and what else must be read.
+CONTROLS = {
+    ChildKind.NETWORK_POLICY: (
+        "default-deny NetworkPolicy per workload: only the declared callers and egress",
         ("NetworkIsolated",),
-        ("NetworkPolicy",),
+        (),
     ),
-    Requirement(
-        "4.2.1",
-        "Strong cryptography protects account data in transmission",
-        "PeerAuthentication STRICT per workload: mutual TLS only; every pod enrolled in the mesh",
+    ChildKind.PEER_AUTHENTICATION: (
+        "PeerAuthentication STRICT per workload: mutual TLS only, every pod in the mesh",
         ("MTLSStrict", "MeshEnrolled"),
-        ("PeerAuthentication",),
+        (),
     ),
-    Requirement(
-        "3.7.4, 4.2.1.1",
-        "Keys and certificates have a defined cryptoperiod and are inventoried and valid",
-        "A cert-manager Certificate per workload: issuer, key algorithm, validity and renewal from the spec",
-        ("CertificatesReady",),
-        ("Certificate", "CertificateRequest"),
-    ),
-    Requirement(
-        "7.2.1, 7.2.2",
-        "Access is granted by least privilege, only to identities that need it",
-        "An AuthorizationPolicy per workload allows only the declared callers' identities, ports, "
-        "methods and paths",
+    ChildKind.AUTHORIZATION_POLICY: (
+        "AuthorizationPolicy per workload: only the declared identities, ports, methods and paths",
         ("AuthorizationEnforced", "LeastPrivilege"),
-        ("AuthorizationPolicy",),
+        (),
     ),
-    Requirement(
-        "10.2.1, 10.7.2",
-        "Changes and failures of security controls are recorded, detected and addressed",
-        "payguard detects drift of every control, repairs or reports it, and posts Events; InSync and "
-        "Ready carry the time of each change",
-        ("InSync", "Ready"),
-        ("Event",),
+    ChildKind.CERTIFICATE: (
+        "cert-manager Certificate per workload: issuer, key, validity and renewal from the spec",
+        ("CertificatesReady",),
+        ("CertificateRequest",),
     ),
+}
+# The operator's own part, no child kind: drift detected, repaired or reported, and told as Events.
+OPERATOR_CONTROL = (
+    "payguard detects drift of every control, repairs or reports it and posts Events; conditions carry "
+    "the time of each change"
 )
+
+
+def requirements_table() -> tuple[Requirement, ...]:
+    """One row per requirement, from the render package's table of requirements per kind."""
+    ids = sorted(
+        {r for kind in ChildKind for r in kind.pci_requirements},
+        key=lambda text: tuple(int(part) for part in text.split(".")),
+    )
+    table = []
+    for requirement in ids:
+        kinds = [kind for kind in ChildKind if requirement in kind.pci_requirements]
+        controls = [CONTROLS[kind] for kind in kinds]
+        table.append(
+            Requirement(
+                requirement,
+                TITLES.get(requirement, ""),
+                "; ".join(control for control, _, _ in controls),
+                tuple(dict.fromkeys(c for _, conditions, _ in controls for c in conditions)),
+                tuple(dict.fromkeys([*kinds, *(k for _, _, extra in controls for k in extra)])),
+            )
+        )
+    for requirement in ("10.2.1", "10.7.2"):
+        table.append(
+            Requirement(
+                requirement, TITLES[requirement], OPERATOR_CONTROL, ("InSync", "Ready"), ("Event",), False
+            )
+        )
+    return tuple(table)
+
+
+REQUIREMENTS = requirements_table()
 
 CONDITION_FIELDS = ("type", "status", "reason", "message", "lastTransitionTime", "observedGeneration")
 EVENT_FIELDS = ("type", "reason", "action", "note", "reportingController")
@@ -89,7 +123,7 @@ def canonical_sha256(value: Any) -> str:
 def live_object(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The public record of one child: identity, the spec and its hash; never its annotations at large."""
     metadata = obj.get("metadata") or {}
-    labels = metadata.get("labels") or {}
+    labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
     spec = obj.get("spec") or {}
     return {
         "apiVersion": obj.get("apiVersion"),
@@ -99,7 +133,8 @@ def live_object(obj: Mapping[str, Any]) -> dict[str, Any]:
         "uid": metadata.get("uid"),
         "resourceVersion": metadata.get("resourceVersion"),
         "workload": labels.get(WORKLOAD_LABEL),
-        "renderedHash": (metadata.get("annotations") or {}).get(RENDERED_HASH_ANNOTATION),
+        "renderedHash": annotations.get(RENDERED_HASH_ANNOTATION),
+        "pciRequirements": [r for r in annotations.get(PCI_REQUIREMENTS_ANNOTATION, "").split(",") if r],
         "specSha256": canonical_sha256(spec),
         "spec": spec,
     }
@@ -213,19 +248,25 @@ def evidence_of(
     objects = sorted((live_object(c) for c in children), key=lambda o: (o["kind"], o["name"]))
     conditions = [{k: c.get(k) for k in CONDITION_FIELDS} for c in status.get("conditions") or []]
     by_type = {c["type"]: c for c in conditions}
+    in_place = status.get("pciRequirements")
     requirements = []
     for requirement in REQUIREMENTS:
         held = [
             by_type.get(t) or {"type": t, "status": "Unknown", "message": "not reported"}
             for t in requirement.conditions
         ]
+        # The operator's word that every object of the kinds is in place and enforcing (None: not said).
+        reported = (requirement.id in in_place) if requirement.in_status and in_place is not None else None
         requirements.append(
             {
-                "ids": requirement.ids,
+                "id": requirement.id,
                 "title": requirement.title,
                 "control": requirement.control,
                 "met": all(c.get("status") == "True" for c in held)
+                and reported is not False
+                and not (requirement.in_status and in_place is None)
                 and not any(kind in unobserved for kind in requirement.kinds),
+                "inPlace": reported,
                 "unobserved": {k: v for k, v in unobserved.items() if k in requirement.kinds},
                 "conditions": held,
                 "objects": [
@@ -246,6 +287,7 @@ def evidence_of(
             "generation": metadata.get("generation"),
             "observedGeneration": status.get("observedGeneration"),
             "pciScope": service.pci_scope.value,
+            "pciRequirementsInPlace": status.get("pciRequirements"),
             "enforcement": service.enforcement.value,
             "driftPolicy": service.drift_policy.value,
             "specSha256": canonical_sha256(body.get("spec") or {}),
