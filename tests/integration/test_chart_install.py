@@ -14,12 +14,15 @@ import pytest
 from chart_tools import CHART, run_helm
 from kube import TestCluster
 
+# Not `payguard`: the suite's operator runs under a ClusterRole of that name, created outside Helm.
+RELEASE = "payguard-dry-run"
+
 
 def helm_install_dry_run(
     cluster: TestCluster, namespace: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     return run_helm(
-        "install", "payguard", str(CHART), "--dry-run=server", "--namespace", namespace,
+        "install", RELEASE, str(CHART), "--dry-run=server", "--namespace", namespace,
         "--kubeconfig", str(cluster.kubeconfig), *args,
     )  # fmt: skip
 
@@ -30,8 +33,8 @@ def test_install_dry_run_renders_notes_that_say_how_to_check_the_operator(
     result = helm_install_dry_run(cluster, namespace)
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("NOTES:", 1)[1]
-    assert f"installed as release payguard in namespace {namespace}" in notes
-    assert f"kubectl -n {namespace} get pods -l app.kubernetes.io/instance=payguard" in notes
+    assert f"installed as release {RELEASE} in namespace {namespace}" in notes
+    assert f"kubectl -n {namespace} get pods -l app.kubernetes.io/instance={RELEASE}" in notes
     assert "kubectl get paysvc -A" in notes
     assert "/metrics" in notes and "README" in notes
     assert "Watching: every namespace" in notes
