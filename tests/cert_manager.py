@@ -5,7 +5,7 @@ while tests/fake_cert_manager.py plays its part, making CA ClusterIssuers, and r
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -93,15 +93,21 @@ class CertManager:
     def deny(self, namespace: str, name: str, *, reason: str, message: str) -> None:
         """Sets the Denied condition, as an approval policy does (through the status subresource)."""
         custom = client.CustomObjectsApi(self.cluster.api_client)
-        request = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "certificaterequests", name)
-        status = request.setdefault("status", {})
-        status["conditions"] = [
-            *(status.get("conditions") or []),
-            {"type": "Denied", "status": "True", "reason": reason, "message": message},
-        ]
-        custom.replace_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, "certificaterequests", name, request
-        )
+
+        def deny_once() -> None:
+            request = custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "certificaterequests", name
+            )
+            status = request.setdefault("status", {})
+            status["conditions"] = [
+                *(status.get("conditions") or []),
+                {"type": "Denied", "status": "True", "reason": reason, "message": message},
+            ]
+            custom.replace_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, "certificaterequests", name, request
+            )
+
+        _retry_on_conflict(deny_once)
 
     def certificate(self, namespace: str, name: str) -> dict[str, Any]:
         return dict(
@@ -113,20 +119,24 @@ class CertManager:
     def renew(self, namespace: str, name: str) -> None:
         """What `cmctl renew` does: an Issuing=True condition, and cert-manager issues the next revision."""
         custom = client.CustomObjectsApi(self.cluster.api_client)
-        certificate = self.certificate(namespace, name)
-        status = certificate.setdefault("status", {})
-        status["conditions"] = [
-            *(c for c in status.get("conditions") or [] if c.get("type") != "Issuing"),
-            {
-                "type": "Issuing",
-                "status": "True",
-                "reason": "ManuallyTriggered",
-                "message": "Certificate re-issuance manually triggered",
-            },
-        ]
-        custom.replace_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, "certificates", name, certificate
-        )
+
+        def renew_once() -> None:
+            certificate = self.certificate(namespace, name)
+            status = certificate.setdefault("status", {})
+            status["conditions"] = [
+                *(c for c in status.get("conditions") or [] if c.get("type") != "Issuing"),
+                {
+                    "type": "Issuing",
+                    "status": "True",
+                    "reason": "ManuallyTriggered",
+                    "message": "Certificate re-issuance manually triggered",
+                },
+            ]
+            custom.replace_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, "certificates", name, certificate
+            )
+
+        _retry_on_conflict(renew_once)
 
     def issued_pems(self, namespace: str) -> list[bytes]:
         """Every certificate and private key cert-manager wrote to a Secret in namespace (read as admin)."""
@@ -138,3 +148,14 @@ class CertManager:
             for value in (secret.data or {}).values()
             if value
         ]
+
+
+def _retry_on_conflict(write: Callable[[], None], attempts: int = 10) -> None:
+    """Reads and writes again when cert-manager wrote the same object in between (409 Conflict)."""
+    for attempt in range(attempts):
+        try:
+            write()
+            return
+        except ApiException as error:
+            if error.status != 409 or attempt == attempts - 1:
+                raise

@@ -284,7 +284,7 @@ def _now_text() -> str:
 
 
 def main() -> None:
-    """`make demo` on the local control plane, which has no cert-manager: play its part until killed."""
+    """The benchmarks, whose control plane runs no cert-manager: play its part until killed."""
     fake = FakeCertManager(config.new_client_from_config(config_file=sys.argv[1]))
     fake.create_cluster_issuer(sys.argv[2])
     fake.start()

@@ -128,6 +128,11 @@ def test_denied_request_is_issuance_failed_naming_the_request_and_the_denial(
             f"order-service: IssuanceFailed (CertificateRequest {order_request} was denied by "
             "policy.payguard-tests: no CertificateRequestPolicy allows this request)"
         )
+        # The four denials land one by one: wait until every workload says so, not only the first.
+        for workload in ("api-gateway", "fraud-engine", "settlement-gateway"):
+            _wait_certificates(
+                cluster, namespace, "IssuanceFailed", f"{workload}: IssuanceFailed (CertificateRequest "
+            )
         certificates = _wait_certificates(cluster, namespace, "IssuanceFailed", denial)
     assert "Pending" not in certificates["message"]
     live = cert_manager.certificate(namespace, "checkout-order-service")["status"]

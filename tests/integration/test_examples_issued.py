@@ -35,6 +35,7 @@ def test_every_example_is_issued_by_the_real_controller_and_becomes_ready(
     body = yaml.safe_load(example.read_text())
     body["metadata"]["namespace"] = namespace
     name = body["metadata"]["name"]
+    cluster.enrol(body)  # Ready also needs its pods in the mesh (tests/mesh_pods.py)
 
     cluster.apply(body)
 
