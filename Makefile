@@ -27,8 +27,9 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed ## Create .venv/ with payguard and the dev tools
 
 .PHONY: binaries
-binaries: ## Build (or reuse cached) etcd, kube-apiserver, kube-controller-manager
+binaries: ## Build (or reuse cached) etcd, kube-apiserver, kube-controller-manager and the cert-manager controller
 	bash hack/build-binaries.sh
+	bash hack/build-cert-manager.sh
 
 .PHONY: helm
 helm: ## Build (or reuse cached) helm from the Go module proxy

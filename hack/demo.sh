@@ -19,21 +19,22 @@ export KUBECONFIG
 operator_log=$log_dir/payguard-demo.log
 .venv/bin/payguard run >"$operator_log" 2>&1 &
 operator=$!
-issuer=
-trap 'kill $operator $issuer 2>/dev/null; wait $operator $issuer 2>/dev/null || true' EXIT
+trap 'kill $operator 2>/dev/null; wait $operator 2>/dev/null || true' EXIT
 if [ "$log_dir" = "$cluster_dir" ]; then
-  # The local control plane has no cert-manager; the test suite's stand-in plays its part (test CA).
-  echo "demo: no cert-manager here: tests/fake_cert_manager.py plays its part with ClusterIssuer payments-ca"
-  .venv/bin/python tests/fake_cert_manager.py "$KUBECONFIG" payments-ca >"$log_dir/fake-cert-manager.log" 2>&1 &
-  issuer=$!
+  echo "demo: the real cert-manager controller issues from ClusterIssuer payments-ca (log: $cluster_dir/cert-manager-controller.log)"
 fi
 
 namespace=$(.venv/bin/python -c 'import sys,yaml; print(next(d["metadata"]["namespace"] for d in yaml.safe_load_all(open(sys.argv[1])) if d))' "$example" 2>/dev/null || echo payments)
 kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-if [ -n "$issuer" ]; then
+if [ "$log_dir" = "$cluster_dir" ]; then
   # Nor a kubelet or Istio's injector: pods are created as API objects, as the injector leaves them.
   echo "demo: no kubelet or Istio here: tests/mesh_pods.py creates one injected pod per workload"
   .venv/bin/python tests/mesh_pods.py "$example" | kubectl apply --server-side --field-manager=payguard-demo -f - >/dev/null
+fi
+# An example whose namespaced Issuer ships beside it (examples/issuers/<name>.yaml) gets that first.
+issuer=$(.venv/bin/python -c 'import sys,yaml; d=yaml.safe_load(open(sys.argv[1])); print(d["spec"]["certificates"]["issuerRef"]["name"])' "$example")
+if [ -f "examples/issuers/$issuer.yaml" ]; then
+  kubectl apply --server-side --field-manager=payguard-demo -f "examples/issuers/$issuer.yaml"
 fi
 kubectl apply --server-side --field-manager=payguard-demo -f "$example"
 
@@ -43,6 +44,9 @@ kubectl wait paymentservices --all -n "$namespace" --for=condition=Ready --timeo
 echo
 echo "\$ kubectl get paymentservices -n $namespace"
 kubectl get paymentservices -n "$namespace"
+echo
+echo "\$ kubectl get certificates,certificaterequests -n $namespace"
+kubectl get certificates,certificaterequests -n "$namespace"
 echo
 echo "Operator log: $operator_log"
 if [ -t 0 ]; then

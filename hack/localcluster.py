@@ -1,4 +1,5 @@
-"""Owns the local Kubernetes control plane: real etcd, kube-apiserver and kube-controller-manager on loopback.
+"""Owns the local Kubernetes control plane: real etcd, kube-apiserver and kube-controller-manager on loopback,
+and (cert_manager=True, as `up` from the command line) the real cert-manager controller with a CA issuer.
 
 Used by `make cluster-up` / `make cluster-down`, by the pytest harness, the chaos tests and the benchmarks.
 It plays the part envtest plays for Go operators: no kubelet, no scheduler, pods are API objects only.
@@ -28,6 +29,7 @@ from typing import Any
 import yaml
 from kubernetes import config
 
+import localcertmanager
 import localetcd
 import localprocess
 from localassets import (
@@ -47,6 +49,7 @@ from localetcd import ETCD_PREFIX, EtcdError, EtcdGateway
 from localpki import kubeconfig_document, write_pki
 
 __all__ = [
+    "CERT_MANAGER",
     "DEFAULT_STATE_DIR",
     "ETCD_PREFIX",
     "HACK_DIR",
@@ -70,6 +73,7 @@ __all__ = [
 
 DEFAULT_STATE_DIR = REPO_DIR / ".localcluster"
 PROCESS_NAMES = ("etcd", "kube-apiserver", "kube-controller-manager")  # in start order
+CERT_MANAGER = localcertmanager.CONTROLLER  # started last, only when LocalCluster.cert_manager
 
 
 def free_port() -> int:
@@ -84,6 +88,11 @@ class LocalCluster:
 
     state_dir: Path = DEFAULT_STATE_DIR
     audit_policy: Path | None = None  # when set, the apiserver writes an audit log to state_dir/audit.log
+    cert_manager: bool = False  # when set, also runs the cert-manager controller and a CA ClusterIssuer
+
+    @property
+    def process_names(self) -> tuple[str, ...]:
+        return (*PROCESS_NAMES, CERT_MANAGER) if self.cert_manager else PROCESS_NAMES
 
     @property
     def kubeconfig(self) -> Path:
@@ -94,7 +103,7 @@ class LocalCluster:
         return self.state_dir / "pki"
 
     @property
-    def audit_log(self) -> Path:
+    def audit_log(self) -> Path:  # written only with an audit_policy
         return self.state_dir / "audit.log"
 
     @property
@@ -112,13 +121,14 @@ class LocalCluster:
         return str((self.state_dir / "server").read_text().strip())
 
     def ports(self) -> dict[str, int]:
-        """The loopback ports chosen at up(): etcd, etcd-peer, kube-apiserver, kube-controller-manager."""
+        """The loopback ports chosen at up(): etcd, etcd-peer and one per process."""
         return {name: int(port) for name, port in self._components()["ports"].items()}
 
     # -- lifecycle
 
     def is_running(self) -> bool:
-        return all(localprocess.pid_alive(self._read_pid(name)) for name in PROCESS_NAMES) and self._ready()
+        alive = all(localprocess.pid_alive(self._read_pid(name)) for name in self.process_names)
+        return alive and self._ready()
 
     def up(self) -> None:
         """Starts the control plane and installs the CRDs; does nothing if it is already running."""
@@ -130,9 +140,7 @@ class LocalCluster:
         bin_dir = build_binaries()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         write_pki(self.pki)
-        ports = {
-            name: free_port() for name in ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager")
-        }
+        ports = {name: free_port() for name in ("etcd", "etcd-peer", *self.process_names[1:])}
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
         (self.state_dir / "server").write_text(server)
         self._write_admin_kubeconfig(server)
@@ -147,15 +155,20 @@ class LocalCluster:
                 *self._controller_manager_flags(port=ports["kube-controller-manager"]),
             ],
         }
+        if self.cert_manager:
+            argv[CERT_MANAGER] = localcertmanager.controller_argv(self.kubeconfig, ports[CERT_MANAGER])
         self.components_file.write_text(json.dumps({"ports": ports, "argv": argv}, indent=2) + "\n")
         for name in PROCESS_NAMES:
             self.start_component(name)
         self.install_crds()
+        if self.cert_manager:  # after the CRDs: its informers need them
+            self.start_component(CERT_MANAGER)
+            localcertmanager.install_ca_issuer(self.kubeconfig)
         log(f"ready at {server}")
 
     def down(self) -> None:
         """Stops every process (TERM, then KILL) and removes the state directory."""
-        for name in reversed(PROCESS_NAMES):
+        for name in reversed((*PROCESS_NAMES, CERT_MANAGER)):
             localprocess.stop(self._read_pid(name))
         if self.state_dir.exists():
             subprocess.run(["rm", "-rf", str(self.state_dir)], check=True)
@@ -189,12 +202,10 @@ class LocalCluster:
         return EtcdGateway(f"http://127.0.0.1:{self.ports()['etcd']}")
 
     def etcd_keys(self, prefix: str = ETCD_PREFIX + "/") -> list[str]:
-        """Every etcd key under prefix, sorted."""
-        return self.etcd().keys(prefix)
+        return self.etcd().keys(prefix)  # sorted
 
     def etcd_delete(self, key: str) -> int:
-        """Deletes one key straight from etcd; returns the number deleted (0 or 1)."""
-        return self.etcd().delete(key)
+        return self.etcd().delete(key)  # the number deleted: 0 or 1
 
     def etcd_revision(self) -> int:
         return self.etcd().revision()
@@ -229,10 +240,9 @@ class LocalCluster:
         except FileNotFoundError:
             raise RuntimeError(f"no control plane in {self.state_dir}: run up() first") from None
 
-    @staticmethod
-    def _check_name(name: str) -> None:
-        if name not in PROCESS_NAMES:
-            raise ValueError(f"unknown component {name!r}; expected one of {PROCESS_NAMES}")
+    def _check_name(self, name: str) -> None:
+        if name not in self.process_names:
+            raise ValueError(f"unknown component {name!r}; expected one of {self.process_names}")
 
     def _write_admin_kubeconfig(self, server: str) -> None:
         document = kubeconfig_document(
@@ -343,6 +353,7 @@ class LocalCluster:
                 f"https://127.0.0.1:{port}/healthz",
                 self._ssl_context(insecure=True),
             ),
+            CERT_MANAGER: (f"http://127.0.0.1:{port}/healthz", None),
         }[name]
         localprocess.wait_for_ok(
             url,
@@ -354,7 +365,7 @@ class LocalCluster:
 
     def _check_alive(self) -> None:
         """Raises when a started component (one with a pid file) has exited, with the end of its log."""
-        for name in PROCESS_NAMES:
+        for name in self.process_names:
             pid = self._read_pid(name)
             if pid is not None and not localprocess.pid_alive(pid):
                 log_file = self._log_file(name)
@@ -370,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--state-dir", type=Path, default=Path(os.environ.get("PAYGUARD_CLUSTER_DIR", DEFAULT_STATE_DIR))
     )
     args = parser.parse_args(argv)
-    cluster = LocalCluster(state_dir=args.state_dir.resolve())
+    # `make cluster-up` and `make demo` get the real cert-manager controller with ClusterIssuer payments-ca.
+    cluster = LocalCluster(state_dir=args.state_dir.resolve(), cert_manager=True)
     if args.command == "build":
         print(build_binaries())
     elif args.command == "up":

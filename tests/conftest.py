@@ -27,10 +27,11 @@ def cluster() -> Iterator[TestCluster]:
     with tempfile.TemporaryDirectory(prefix="payguard-test-cluster-") as state:
         policy = Path(state) / "audit-policy.yaml"
         policy.write_text(AUDIT_POLICY)
-        local = LocalCluster(state_dir=Path(state) / "cluster", audit_policy=policy)
+        # With the real cert-manager controller and its CA ClusterIssuer payments-ca.
+        local = LocalCluster(state_dir=Path(state) / "cluster", audit_policy=policy, cert_manager=True)
         try:
             local.up()
-            yield TestCluster(local.kubeconfig, audit_log=local.audit_log)
+            yield TestCluster(local.kubeconfig, audit_log=local.audit_log, local=local)
         finally:
             local.down()
 

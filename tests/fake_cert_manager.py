@@ -1,12 +1,16 @@
-"""A test stand-in that PLAYS CERT-MANAGER'S PART: no cert-manager controller can be built here.
+"""A test stand-in that PLAYS CERT-MANAGER'S PART, only for what the real controller cannot produce on demand
+(an already-expired certificate, one that expires within seconds) and for the chaos suite and benchmarks.
+Everything else runs against the real cert-manager controller (hack/localcertmanager.py).
 
-It does what cert-manager's certificates controller and a CA issuer would: for every Certificate it makes
-a private key and a CSR, creates a CertificateRequest (annotated with the certificate name and revision,
-owned by the Certificate), signs it with a test CA made with `cryptography`, and sets the statuses the way
-cert-manager does (CertificateRequest `Ready=True, reason=Issued` with `status.certificate` and
-`status.ca`; Certificate `Ready=True, reason=Ready` with notBefore, notAfter, renewalTime, revision). It
-writes the key to the Certificate's Secret, as cert-manager would, so tests can prove payguard never
-reads it. Faults (wrong identity, weak key, long validity, expired) are injected per namespace.
+Faithful to the real objects where it plays: for every Certificate whose issuer exists and is Ready (others
+stay Pending, as with cert-manager) it makes a private key and a CSR, creates CertificateRequest revision 1
+(annotated with the certificate name and revision, owned by the Certificate), signs it with a test CA made
+with `cryptography` with the extensions a CA issuer writes (not a CA, digitalSignature, server and client
+auth), and sets the statuses the way cert-manager does (request `Approved`, `Ready=True, reason=Issued` with
+`status.certificate` and `status.ca`; Certificate `Ready=True` with observedGeneration, notBefore, notAfter,
+renewalTime and revision, and no `Issuing` condition). It never renews. It writes the key to the
+Certificate's Secret, as cert-manager would, so tests can prove payguard never reads it. Faults (wrong
+identity, weak key, long validity, expired) are injected per namespace.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ class FakeCertManager:
         metadata, spec = certificate["metadata"], certificate["spec"]
         namespace, name = metadata["namespace"], metadata["name"]
         faults = self._faults.get(namespace, Faults())
-        if faults.hold:
+        if faults.hold or not self._issuer_ready(spec["issuerRef"], namespace):
             return
         key = _private_key(spec.get("privateKey") or {}, faults)
         uris = [faults.uri] if faults.uri else spec.get("uris", [])
@@ -198,6 +202,7 @@ class FakeCertManager:
                 "status": {
                     "conditions": [
                         _condition("Ready", True, "Ready", "Certificate is up to date and has not expired")
+                        | {"observedGeneration": metadata.get("generation", 1)}
                     ],
                     "notBefore": _text(signed.not_valid_before_utc),
                     "notAfter": _text(signed.not_valid_after_utc),
@@ -206,6 +211,23 @@ class FakeCertManager:
                 }
             },
         )
+
+    def _issuer_ready(self, reference: dict[str, Any], namespace: str) -> bool:
+        try:
+            if reference.get("kind") == "ClusterIssuer":
+                issuer = self._custom.get_cluster_custom_object(
+                    "cert-manager.io", "v1", "clusterissuers", reference["name"]
+                )
+            else:
+                issuer = self._custom.get_namespaced_custom_object(
+                    "cert-manager.io", "v1", namespace, "issuers", reference["name"]
+                )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        conditions = (issuer.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
     def _sign(
         self, csr: x509.CertificateSigningRequest, *, duration: datetime.timedelta, faults: Faults
@@ -262,7 +284,7 @@ def _now_text() -> str:
 
 
 def main() -> None:
-    """`make demo` on the local control plane, which has no cert-manager: play its part until killed."""
+    """The benchmarks, whose control plane runs no cert-manager: play its part until killed."""
     fake = FakeCertManager(config.new_client_from_config(config_file=sys.argv[1]))
     fake.create_cluster_issuer(sys.argv[2])
     fake.start()

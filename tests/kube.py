@@ -14,7 +14,7 @@ import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.dynamic.resource import Resource
 
-from localcluster import kubeconfig_document
+from localcluster import LocalCluster, kubeconfig_document
 from mesh_pods import enrolment, namespace_manifest
 
 # Metadata of every request of one identity (the operator under an audited ServiceAccount), nothing else,
@@ -39,6 +39,7 @@ class TestCluster:
     kubeconfig: Path
     is_local: bool = True  # False for an existing cluster named by PAYGUARD_TEST_KUBECONFIG
     audit_log: Path | None = None  # the local control plane's audit log (see AUDIT_POLICY in conftest)
+    local: LocalCluster | None = None  # the local control plane itself, to stop and start its components
     api_client: client.ApiClient = field(init=False)
     dynamic: dynamic.DynamicClient = field(init=False)
 

@@ -15,9 +15,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+# What a CA issuer writes for payguard's usages ("digital signature", "server auth", "client auth").
+WORKLOAD_USAGES = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def private_key(algorithm: str, size: int | None = None) -> PrivateKey:
@@ -46,8 +48,12 @@ class Authority:
         dns_names: Sequence[str] = (),
         subject: x509.Name | None = None,
         serial: int | None = None,
+        is_ca: bool = False,
+        digital_signature: bool = True,
+        extended_usages: Sequence[x509.ObjectIdentifier] = WORKLOAD_USAGES,
     ) -> x509.Certificate:
-        """A leaf certificate for public_key; its SAN lists the URIs (SPIFFE identities), then DNS names."""
+        """A leaf certificate for public_key, with the extensions a CA issuer writes (not a CA, the key and
+        extended key usages asked for); its SAN lists the URIs (SPIFFE identities), then DNS names."""
         builder = _builder(
             subject if subject is not None else x509.Name([]),
             issuer=self.certificate.subject,
@@ -60,6 +66,10 @@ class Authority:
         names += [x509.DNSName(name) for name in dns_names]
         if names:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        builder = builder.add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        builder = builder.add_extension(_key_usage(digital_signature=digital_signature), critical=True)
+        if extended_usages:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(extended_usages)), critical=False)
         return builder.sign(self.key, hashes.SHA256())
 
     def sign_request(
@@ -103,6 +113,20 @@ def authority(
         .sign(key, hashes.SHA256())
     )
     return Authority(key=key, certificate=certificate)
+
+
+def _key_usage(*, digital_signature: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=not digital_signature,  # a KeyUsage must state at least one usage
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _builder(

@@ -24,8 +24,8 @@ from payguard.posture.certificates import (
     CertificatePosture,
     CertificateReason,
     assess_certificate,
-    latest_request,
     next_change,
+    pair_requests,
 )
 from payguard.posture.mesh import WorkloadMesh, mesh_posture
 from payguard.posture.mtls import MTLSPosture, effective_mtls
@@ -125,6 +125,7 @@ def certificate_postures(
     postures = []
     for workload in service.workloads:
         name = service.child_name(workload)
+        certificate = snapshot.namespace_objects.get(("Certificate", service.namespace, name))
         postures.append(
             assess_certificate(
                 workload=workload.name,
@@ -132,8 +133,10 @@ def certificate_postures(
                 secret_name=certificate_secret_name(service, workload),
                 policy=service.certificates,
                 expected_uri=service.principal_of(workload).spiffe_id(service.trust_domain),
-                certificate=snapshot.namespace_objects.get(("Certificate", service.namespace, name)),
-                request=latest_request(snapshot.certificate_requests, certificate_name=name),
+                certificate=certificate,
+                requests=pair_requests(
+                    snapshot.certificate_requests, certificate_name=name, certificate=certificate
+                ),
                 issuer=snapshot.issuer,
                 now=now,
             )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_cert_manager import FakeCertManager
+from cert_manager import CertManager
 from kube import AUDITED_USER, TestCluster
 from localcluster import free_port
 from operator_harness import (
@@ -53,18 +53,11 @@ def audited_operator_kubeconfig(
     )
 
 
-ISSUER = "payments-ca"  # the ClusterIssuer the examples name
-
-
 @pytest.fixture(scope="session")
-def cert_manager(cluster: TestCluster) -> Iterator[FakeCertManager]:
-    """Plays cert-manager's part (see tests/fake_cert_manager.py): a Ready ClusterIssuer that signs."""
-    fake = FakeCertManager(cluster.api_client)
-    fake.create_cluster_issuer(ISSUER)
-    fake.start()
-    yield fake
-    fake.stop()
-    assert not fake.errors, fake.errors
+def cert_manager(cluster: TestCluster) -> CertManager:
+    """The real cert-manager controller of the local control plane, with its CA ClusterIssuer payments-ca
+    (the one the examples name); on an existing cluster, the cert-manager installed there."""
+    return CertManager(cluster)
 
 
 class OperatorLog(logging.Handler):
@@ -93,7 +86,7 @@ def operator_log() -> Iterator[OperatorLog]:
 
 @pytest.fixture(scope="session")
 def payguard_operator(
-    operator_kubeconfig: Path, cert_manager: FakeCertManager, operator_log: OperatorLog
+    operator_kubeconfig: Path, cert_manager: CertManager, operator_log: OperatorLog
 ) -> Iterator[RunSettings]:
     settings = RunSettings(
         kubeconfig=str(operator_kubeconfig),

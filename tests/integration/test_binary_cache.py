@@ -18,3 +18,17 @@ def test_second_build_reuses_the_cached_binaries() -> None:
     assert pinned_versions()["KUBERNETES_VERSION"] in str(bin_dir)
     for binary in ("etcd", "kube-apiserver", "kube-controller-manager"):
         assert (bin_dir / binary).is_file()
+
+
+def test_second_cert_manager_build_reuses_the_cached_controller_keyed_by_version_and_main() -> None:
+    result = subprocess.run(
+        ["bash", str(HACK_DIR / "build-cert-manager.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    binary = Path(result.stdout.strip())
+    assert "building" not in result.stderr, result.stderr
+    assert f"cert-manager-{pinned_versions()['CERT_MANAGER_VERSION']}-" in str(binary)
+    assert binary.is_file()

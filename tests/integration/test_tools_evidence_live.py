@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from test_reconcile import apply_and_wait_ready, checkout, patch_child, wait_condition
 
-from fake_cert_manager import FakeCertManager
+from cert_manager import CertManager
 from kube import TestCluster
 from operator_harness import eventually
 from payguard.cli import main
@@ -63,7 +63,8 @@ def auditor_kubeconfig(cluster: TestCluster, namespace: str, directory: Path) ->
 
 
 def drift_reverted_event(cluster: TestCluster, namespace: str) -> Any:
-    events = client.EventsV1Api(cluster.api_client).list_namespaced_event(namespace).items
+    # core/v1: the events.k8s.io model cannot read cert-manager's Events (eventTime null).
+    events = client.CoreV1Api(cluster.api_client).list_namespaced_event(namespace).items
     return next((e for e in events if e.reason == "DriftReverted"), None)
 
 
@@ -71,7 +72,7 @@ def test_evidence_bundle_verifies_records_the_live_controls_and_carries_no_secre
     cluster: TestCluster,
     namespace: str,
     tmp_path: Path,
-    cert_manager: FakeCertManager,
+    cert_manager: CertManager,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     service = apply_and_wait_ready(cluster, checkout(namespace))
@@ -111,13 +112,14 @@ def test_evidence_bundle_verifies_records_the_live_controls_and_carries_no_secre
     assert all(r["met"] for r in evidence["requirements"]), evidence["requirements"]
     serials = {c["name"]: c["serialNumber"] for c in _status_certificates(cluster, namespace)}
     assert {c["name"]: c["issued"]["serialNumber"] for c in evidence["certificates"]} == serials
-    assert all("fake cert-manager" in c["issued"]["issuer"] for c in evidence["certificates"])
+    # Signed by the real cert-manager from the CA of ClusterIssuer payments-ca (hack/localcertmanager.py).
+    assert all("payguard local CA payments-ca" in c["issued"]["issuer"] for c in evidence["certificates"])
     assert "DriftReverted" in {e["reason"] for e in evidence["events"]}
     assert evidence["paymentService"]["uid"] == service["metadata"]["uid"]
 
     # Canaries: the Secret's values, every key and certificate body the issuer wrote.
     canaries = [CANARY, base64.b64encode(CANARY.encode()).decode()]
-    for pem in cert_manager.issued_pems:
+    for pem in cert_manager.issued_pems(namespace):
         body = "".join(line for line in pem.decode().splitlines() if not line.startswith("-----"))
         canaries += [body[:64], body[-64:], base64.b64encode(pem).decode()[:64]]
     assert len(canaries) > 2, "nothing issued: the canary check would prove nothing"

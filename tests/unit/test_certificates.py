@@ -23,10 +23,11 @@ from payguard.posture.certificates import (
     CertificatePosture,
     CertificateReason,
     IssuedCertificate,
+    RequestPair,
     assess_certificate,
     issuer_key,
-    latest_request,
     next_change,
+    pair_requests,
     parse_issued_certificate,
 )
 
@@ -107,6 +108,7 @@ def sign(
     not_before: datetime = T0,
     validity: timedelta = DAY,
     serial: int = 0x1F2E3D4C5B6A,
+    **extensions: Any,
 ) -> x509.Certificate:
     """A workload certificate signed by the test CA, as a CA issuer would sign it."""
     return ca().issue(
@@ -116,6 +118,7 @@ def sign(
         not_before=not_before,
         not_after=not_before + validity,
         serial=serial,
+        **extensions,
     )
 
 
@@ -172,11 +175,17 @@ def issuer(*, ready: bool = True, message: str = "Signing CA verified") -> dict[
 
 
 def certificate_resource(
-    *, renewal_time: str | None = None, conditions: list[dict[str, Any]] | None = None
+    *,
+    renewal_time: str | None = None,
+    not_after: str = "2025-03-02T00:00:00Z",
+    revision: int | None = None,
+    conditions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {"conditions": conditions or []}
     if renewal_time is not None:
-        status["renewalTime"] = renewal_time
+        status |= {"renewalTime": renewal_time, "notAfter": not_after}
+    if revision is not None:
+        status["revision"] = revision
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
@@ -194,13 +203,16 @@ def assess(
     now: datetime = NOW,
     policy: CertificatePolicy = POLICY,
     request: Mapping[str, Any] | None = _DEFAULT_REQUEST,
+    in_flight: Mapping[str, Any] | None = None,
     certificate: Mapping[str, Any] | None = None,
     issuer_body: Mapping[str, Any] | None = None,
     issuer_missing: bool = False,
 ) -> CertificatePosture:
-    """assess_certificate for order-service; by default a conforming certificate and a Ready issuer."""
+    """assess_certificate for order-service; by default a conforming certificate (revision 1) and a Ready
+    issuer. request=None: nothing issued yet (no status.revision); in_flight: the next revision's request."""
     if request is _DEFAULT_REQUEST:
         request = certificate_request(encode(signed if signed is not None else sign()))
+    requests = RequestPair(revision=1 if request is not None else None, current=request, in_flight=in_flight)
     return assess_certificate(
         workload=WORKLOAD,
         name=CERTIFICATE,
@@ -208,7 +220,7 @@ def assess(
         policy=policy,
         expected_uri=EXPECTED_URI,
         certificate=certificate if certificate is not None else certificate_resource(),
-        request=request,
+        requests=requests,
         issuer=None if issuer_missing else (issuer_body if issuer_body is not None else issuer()),
         now=now,
     )
@@ -235,6 +247,9 @@ def test_a_conforming_certificate_is_issued_and_healthy() -> None:
         not_before=T0,
         not_after=T0 + DAY,
         serial_number="1f2e3d4c5b6a",
+        is_ca=False,
+        digital_signature=True,
+        extended_key_usages=("serverAuth", "clientAuth"),
     )
     assert posture.renewal_time == T0 + DAY - RENEW_BEFORE
 
@@ -303,7 +318,7 @@ def test_no_request_and_no_certificate_object_at_all_is_pending() -> None:
         policy=POLICY,
         expected_uri=EXPECTED_URI,
         certificate=None,
-        request=None,
+        requests=pair_requests([], certificate_name=CERTIFICATE, certificate=None),
         issuer=issuer(),
         now=NOW,
     )
@@ -350,7 +365,128 @@ def test_a_certificate_whose_issuing_condition_failed_and_has_no_request_is_issu
     posture = assess(request=None, certificate=certificate_resource(conditions=[failed]))
 
     assert posture.reason == CertificateReason.ISSUANCE_FAILED
-    assert posture.message == "issuance failed: CSR denied by policy"
+    assert posture.message == "issuance failed (Failed): CSR denied by policy"
+    assert posture.healthy is False
+
+
+def test_issuing_false_with_an_approval_policy_reason_is_a_failure_not_pending() -> None:
+    # An approval policy denies: cert-manager copies the request's reason, not "Failed", into Issuing.
+    denied = {
+        "type": "Issuing",
+        "status": "False",
+        "reason": "policy.cert-manager.io",
+        "message": "The CertificateRequest was denied by the approval controller: no policy matched",
+    }
+
+    posture = assess(request=None, certificate=certificate_resource(conditions=[denied]))
+
+    assert posture.reason == CertificateReason.ISSUANCE_FAILED
+    assert posture.message.startswith("issuance failed (policy.cert-manager.io): The CertificateRequest was")
+
+
+def _request_with(name: str, revision: str, *conditions: dict[str, Any]) -> dict[str, Any]:
+    request = certificate_request(None, name=name, revision=revision)
+    request["status"] = {"conditions": list(conditions)}
+    return request
+
+
+def test_a_denied_request_in_flight_is_issuance_failed_naming_the_request_the_approver_and_its_message() -> (
+    None
+):
+    denied = _request_with(
+        "checkout-order-service-1",
+        "1",
+        {
+            "type": "Denied",
+            "status": "True",
+            "reason": "policy.cert-manager.io",
+            "message": "no policy matched",
+        },
+        {"type": "Ready", "status": "False", "reason": "Denied", "message": "The request was denied"},
+    )
+
+    posture = assess(request=None, in_flight=denied)
+
+    assert posture.reason == CertificateReason.ISSUANCE_FAILED
+    assert posture.message == (
+        "CertificateRequest checkout-order-service-1 was denied by policy.cert-manager.io: no policy matched"
+    )
+
+
+def test_an_invalid_request_in_flight_is_issuance_failed() -> None:
+    invalid = _request_with(
+        "checkout-order-service-1",
+        "1",
+        {"type": "InvalidRequest", "status": "True", "reason": "RequestParsingError", "message": "bad CSR"},
+    )
+
+    posture = assess(request=None, in_flight=invalid)
+
+    assert posture.reason == CertificateReason.ISSUANCE_FAILED
+    assert (
+        posture.message
+        == "CertificateRequest checkout-order-service-1 is invalid (RequestParsingError): bad CSR"
+    )
+
+
+def test_a_request_in_flight_that_is_only_pending_leaves_the_certificate_pending() -> None:
+    waiting = _request_with(
+        "checkout-order-service-1",
+        "1",
+        {"type": "Ready", "status": "False", "reason": "Pending", "message": "Waiting on approval"},
+    )
+
+    assert assess(request=None, in_flight=waiting).reason == CertificateReason.PENDING
+
+
+def test_a_failed_renewal_beside_a_valid_current_certificate_does_not_spoil_it_before_it_is_due() -> None:
+    denied = _request_with(
+        "checkout-order-service-2",
+        "2",
+        {"type": "Denied", "status": "True", "reason": "policy", "message": "no"},
+    )
+
+    posture = assess(sign(), in_flight=denied)
+
+    assert posture.reason == CertificateReason.ISSUED
+
+
+def test_an_overdue_renewal_names_the_denied_request_in_flight() -> None:
+    denied = _request_with(
+        "checkout-order-service-2",
+        "2",
+        {"type": "Denied", "status": "True", "reason": "policy", "message": "no"},
+    )
+
+    posture = assess(sign(), in_flight=denied, now=RENEWAL + timedelta(hours=1))
+
+    assert posture.reason == CertificateReason.RENEWAL_OVERDUE
+    assert posture.message.endswith("; CertificateRequest checkout-order-service-2 was denied by policy: no")
+
+
+def test_a_revision_whose_request_is_gone_is_request_missing_not_pending_and_not_issued() -> None:
+    # revisionHistoryLimit 1 counts the request in flight: the current revision's request is deleted.
+    waiting = _request_with("checkout-order-service-3", "3")
+    requests = pair_requests(
+        [waiting], certificate_name=CERTIFICATE, certificate=certificate_resource(revision=2)
+    )
+
+    posture = assess_certificate(
+        workload=WORKLOAD,
+        name=CERTIFICATE,
+        secret_name=SECRET,
+        policy=POLICY,
+        expected_uri=EXPECTED_URI,
+        certificate=certificate_resource(revision=2),
+        requests=requests,
+        issuer=issuer(),
+        now=NOW,
+    )
+
+    assert posture.reason == CertificateReason.REQUEST_MISSING
+    assert posture.message.startswith(
+        "CertificateRequest of revision 2 of Certificate checkout-order-service no longer exists"
+    )
     assert posture.healthy is False
 
 
@@ -618,7 +754,7 @@ def test_an_issuer_that_is_not_ready_does_not_spoil_a_certificate_that_is_not_ye
     assert posture.reason == CertificateReason.ISSUED
 
 
-def test_renewal_time_is_taken_from_the_certificate_status_when_present() -> None:
+def test_renewal_time_is_taken_from_the_certificate_status_when_it_describes_this_certificate() -> None:
     recorded = certificate_resource(renewal_time="2025-03-01T12:00:00Z")
     now = T0 + timedelta(hours=12) + RENEWAL_GRACE
 
@@ -637,6 +773,51 @@ def test_an_unparseable_renewal_time_in_the_status_falls_back_to_not_after_minus
     posture = assess(sign(), certificate=certificate_resource(renewal_time="soon"))
 
     assert posture.renewal_time == RENEWAL
+
+
+def test_a_renewal_time_of_another_revision_is_ignored_for_a_certificate_with_another_not_after() -> None:
+    # Just after a renewal: the new revision is stored before the status gets its notAfter and renewalTime.
+    previous = certificate_resource(renewal_time="2025-02-28T16:00:00Z", not_after="2025-03-01T00:00:00Z")
+
+    posture = assess(sign(), now=T0 + timedelta(minutes=1), certificate=previous)
+
+    assert posture.renewal_time == RENEWAL
+    assert posture.reason == CertificateReason.ISSUED
+
+
+# --- extensions ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extensions", "message"),
+    [
+        ({"is_ca": True}, "certificate is a CA certificate"),
+        ({"digital_signature": False}, "certificate lacks key usage digitalSignature"),
+        (
+            {"extended_usages": (pki.WORKLOAD_USAGES[0],)},
+            "certificate lacks extended key usage clientAuth",
+        ),
+        ({"extended_usages": ()}, "certificate lacks extended key usage serverAuth and clientAuth"),
+        (
+            {"is_ca": True, "digital_signature": False},
+            "certificate is a CA certificate; lacks key usage digitalSignature",
+        ),
+    ],
+    ids=["ca", "no-digital-signature", "server-auth-only", "no-eku", "ca-without-digital-signature"],
+)
+def test_a_certificate_without_the_workload_extensions_is_extensions_nonconforming(
+    extensions: dict[str, Any], message: str
+) -> None:
+    posture = assess(sign(**extensions))
+
+    assert posture.reason == CertificateReason.EXTENSIONS_NONCONFORMING
+    assert posture.message == message
+    assert posture.healthy is False
+
+
+def test_extensions_are_checked_after_duration_and_before_expiry() -> None:
+    assert assess(sign(is_ca=True, validity=timedelta(hours=48))).reason == "DurationExceedsPolicy"
+    assert assess(sign(is_ca=True), now=T0 + DAY).reason == CertificateReason.EXTENSIONS_NONCONFORMING
 
 
 # --- order of the checks ---------------------------------------------------------------------------------
@@ -702,85 +883,96 @@ def test_parse_issued_certificate_rejects_text_that_is_not_base64() -> None:
         parse_issued_certificate("-----BEGIN CERTIFICATE-----")
 
 
-# --- latest_request --------------------------------------------------------------------------------------
+# --- pair_requests -------------------------------------------------------------------------------------
 
 
-def test_latest_request_picks_the_highest_revision_comparing_numbers_not_text() -> None:
+def _pair(requests: list[dict[str, Any]], *, revision: int | None) -> RequestPair:
+    status = certificate_resource(revision=revision) if revision is not None else certificate_resource()
+    return pair_requests(requests, certificate_name=CERTIFICATE, certificate=status)
+
+
+def _names(pair: RequestPair) -> tuple[str | None, str | None]:
+    return tuple(r["metadata"]["name"] if r is not None else None for r in (pair.current, pair.in_flight))  # type: ignore[return-value]
+
+
+def test_pair_requests_takes_the_status_revision_not_the_newest_signed_one() -> None:
+    # cert-manager signed revision 2 but has not stored it yet: the Secret still holds revision 1.
     encoded = encode(sign())
     requests = [
-        certificate_request(encoded, name="r9", revision="9", created="2025-03-01T09:00:00Z"),
-        certificate_request(encoded, name="r10", revision="10", created="2025-03-01T08:00:00Z"),
-        certificate_request(encoded, name="r2", revision="2", created="2025-03-01T10:00:00Z"),
+        certificate_request(encoded, name="r1", revision="1", created="2025-03-01T00:00:00Z"),
+        certificate_request(encoded, name="r2", revision="2", created="2025-03-01T16:00:00Z"),
     ]
 
-    chosen = latest_request(requests, certificate_name=CERTIFICATE)
+    pair = _pair(requests, revision=1)
 
-    assert chosen is not None
-    assert chosen["metadata"]["name"] == "r10"
+    assert pair.revision == 1
+    assert _names(pair) == ("r1", "r2")
 
 
-def test_latest_request_ignores_requests_for_other_certificates() -> None:
+def test_pair_requests_compares_revisions_as_numbers_not_text() -> None:
     encoded = encode(sign())
-    requests = [
-        certificate_request(encoded, name="mine", revision="1"),
-        certificate_request(encoded, name="theirs", certificate_name="checkout-api-gateway", revision="7"),
-    ]
+    requests = [certificate_request(encoded, name=f"r{n}", revision=str(n)) for n in (9, 10, 11)]
 
-    chosen = latest_request(requests, certificate_name=CERTIFICATE)
-
-    assert chosen is not None
-    assert chosen["metadata"]["name"] == "mine"
+    assert _names(_pair(requests, revision=10)) == ("r10", "r11")
 
 
-def test_latest_request_ignores_requests_that_carry_no_signed_certificate() -> None:
+def test_pair_requests_before_the_first_issuance_has_only_revision_one_in_flight() -> None:
+    requests = [certificate_request(None, name="r1", revision="1")]
+
+    pair = _pair(requests, revision=None)
+
+    assert pair.revision is None
+    assert _names(pair) == (None, "r1")
+
+
+def test_pair_requests_ignores_requests_for_other_certificates_and_without_annotations() -> None:
     encoded = encode(sign())
-    pending = certificate_request(None, name="pending", revision="3")
-    denied = certificate_request("", name="denied", revision="4")
-    requests = [certificate_request(encoded, name="signed", revision="2"), pending, denied]
-
-    chosen = latest_request(requests, certificate_name=CERTIFICATE)
-
-    assert chosen is not None
-    assert chosen["metadata"]["name"] == "signed"
-
-
-def test_latest_request_ignores_requests_without_annotations() -> None:
-    bare = certificate_request(encode(sign()), name="bare")
+    theirs = certificate_request(
+        encoded, name="theirs", certificate_name="checkout-api-gateway", revision="1"
+    )
+    bare = certificate_request(encoded, name="bare")
     bare["metadata"].pop("annotations")
 
-    assert latest_request([bare], certificate_name=CERTIFICATE) is None
+    assert _names(_pair([theirs, bare], revision=1)) == (None, None)
 
 
-def test_latest_request_is_none_when_nothing_matches() -> None:
-    assert latest_request([], certificate_name=CERTIFICATE) is None
-    assert latest_request([certificate_request(None)], certificate_name=CERTIFICATE) is None
-
-
-def test_latest_request_counts_a_missing_or_malformed_revision_as_zero() -> None:
+def test_pair_requests_skips_a_malformed_revision_and_reads_a_malformed_status_revision_as_none() -> None:
     encoded = encode(sign())
     requests = [
-        certificate_request(encoded, name="malformed", revision="latest", created="2025-03-01T09:00:00Z"),
-        certificate_request(encoded, name="first", revision="1", created="2025-03-01T01:00:00Z"),
-        certificate_request(encoded, name="missing", revision=None, created="2025-03-01T10:00:00Z"),
+        certificate_request(encoded, name="malformed", revision="latest"),
+        certificate_request(encoded, name="missing", revision=None),
     ]
 
-    chosen = latest_request(requests, certificate_name=CERTIFICATE)
+    assert _names(_pair(requests, revision=1)) == (None, None)
+    assert (
+        pair_requests(
+            requests, certificate_name=CERTIFICATE, certificate={"status": {"revision": "x"}}
+        ).revision
+        is None
+    )
 
-    assert chosen is not None
-    assert chosen["metadata"]["name"] == "first"
 
-
-def test_latest_request_breaks_a_revision_tie_by_the_later_creation_timestamp() -> None:
+def test_pair_requests_breaks_a_revision_tie_by_the_later_creation_timestamp() -> None:
     encoded = encode(sign())
     requests = [
         certificate_request(encoded, name="later", revision="2", created="2025-03-01T02:00:00Z"),
         certificate_request(encoded, name="earlier", revision="2", created="2025-03-01T01:00:00Z"),
     ]
 
-    chosen = latest_request(list(reversed(requests)), certificate_name=CERTIFICATE)
+    assert _names(_pair(requests, revision=2))[0] == "later"
+    assert _names(_pair(list(reversed(requests)), revision=2))[0] == "later"
 
-    assert chosen is not None
-    assert chosen["metadata"]["name"] == "later"
+
+def test_a_signed_request_of_the_next_revision_is_not_judged_before_cert_manager_stores_it() -> None:
+    # The next revision is signed with a wrong identity: cert-manager never stores such a request for
+    # a Certificate whose spec changed meanwhile; until status.revision moves, revision 1 is judged.
+    stored = certificate_request(encode(sign()), name="r1", revision="1")
+    unstored = certificate_request(encode(sign(uris=(INTRUDER_URI,))), name="r2", revision="2")
+    pair = _pair([stored, unstored], revision=1)
+
+    posture = assess(request=pair.current, in_flight=pair.in_flight)
+
+    assert posture.reason == CertificateReason.ISSUED
 
 
 # --- issuer_key and severity -----------------------------------------------------------------------------
@@ -797,7 +989,7 @@ def test_issuer_key_of_an_issuer_is_in_the_service_namespace() -> None:
 
 
 def test_severity_lists_every_certificate_reason_exactly_once() -> None:
-    assert len(reasons()) == 12
+    assert len(reasons()) == 14
     assert len(SEVERITY) == len(set(SEVERITY))
     assert sorted(SEVERITY) == sorted(reasons())
 

@@ -543,8 +543,8 @@ def issued_certificate_for_key_rotation(world: World) -> None:
     world.cluster.seed(
         {
             "apiVersion": "cert-manager.io/v1",
-            "kind": "Issuer",
-            "metadata": {"name": "payments-ca", "namespace": "payments"},
+            "kind": "ClusterIssuer",
+            "metadata": {"name": "payments-ca"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]},
         }
     )
@@ -577,8 +577,14 @@ def test_the_context_clock_judges_the_certificates() -> None:
     world = World(clock=lambda: NOW)
     issued_certificate_for_key_rotation(world)
     body = world.create(example("minimal"))
+    world.run(body)
+    # cert-manager records the revision it stored; payguard judges that revision's request.
+    world.cluster.edit(
+        "Certificate", "payments", "key-rotation-rotator", lambda c: c.update(status={"revision": 1})
+    )
+    world.cluster.deliver(world.cache)
 
-    report = world.run(body)
+    report = world.run(world.latest(body))
     body = world.latest(body)
     at_now = conditions(body)[ConditionType.CERTIFICATES_READY]
     world.run(body, dataclasses.replace(world.context, clock=lambda: NOW + timedelta(days=2)))

@@ -81,7 +81,13 @@ def signed_request(certificate_name: str, revision: int, serial: int) -> dict[st
     }
 
 
-def evidence(example: str = "checkout.yaml", in_place: Any = ..., **overrides: Any) -> dict[str, Any]:
+def evidence(
+    example: str = "checkout.yaml",
+    in_place: Any = ...,
+    statuses: dict[str, dict[str, Any]] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """`statuses`: a status per child name, as cert-manager writes a Certificate's."""
     body = service_body(example)
     if in_place is None:
         del body["status"]["pciRequirements"]
@@ -91,6 +97,12 @@ def evidence(example: str = "checkout.yaml", in_place: Any = ..., **overrides: A
     children = [
         {**child, "metadata": {**child["metadata"], "resourceVersion": "7", "uid": f"uid-{index}"}}
         for index, child in enumerate(render_children(service, platform=Platform()))
+    ]
+    children = [
+        child | {"status": (statuses or {})[child["metadata"]["name"]]}
+        if child["metadata"]["name"] in (statuses or {})
+        else child
+        for child in children
     ]
     arguments: dict[str, Any] = {
         "children": children,
@@ -140,14 +152,16 @@ def test_each_objects_hash_is_recomputable_from_its_spec_in_the_document() -> No
     assert document["paymentService"]["specSha256"] == canonical_sha256(service_body("checkout.yaml")["spec"])
 
 
-def test_certificates_summarise_the_latest_signed_request_serial_issuer_and_validity() -> None:
+def test_certificates_summarise_the_request_of_the_status_revision_serial_issuer_and_validity() -> None:
     name = "checkout-api-gateway"
     requests = [
         signed_request(name, 1, 0xA1),
         signed_request(name, 2, 0xB2),
+        signed_request(name, 3, 0xD4),  # signed, but cert-manager has not stored it yet
         signed_request("other", 9, 0xC3),
     ]
-    certificates = {c["name"]: c for c in evidence(requests=requests)["certificates"]}
+    statuses = {name: {"revision": 2}}
+    certificates = {c["name"]: c for c in evidence(requests=requests, statuses=statuses)["certificates"]}
     issued = certificates[name]["issued"]
     assert issued["serialNumber"] == "b2"
     assert issued["issuer"] == "CN=evidence test CA"

@@ -1,7 +1,8 @@
 """Owns certificate posture: whether a workload holds a valid, policy-conforming, unexpired certificate.
 
 Pure: it reads only public API data (the Certificate's status, the issuer's readiness, and the signed
-certificate in the latest CertificateRequest's `status.certificate`), never a Secret or a private key.
+certificate in `status.certificate` of the CertificateRequest whose revision is the Certificate's
+`status.revision`), never a Secret or a private key.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from payguard.kinds import CERTIFICATE_NAME_ANNOTATION, CERTIFICATE_REVISION_ANNOTATION
 from payguard.model import CertificatePolicy, KeyAlgorithm
@@ -32,8 +34,10 @@ class CertificateReason:
     PENDING = "Pending"
     # The Issuer or ClusterIssuer is missing or not Ready.
     ISSUER_NOT_READY = "IssuerNotReady"
-    # The latest CertificateRequest was denied or failed.
+    # The CertificateRequest in flight was denied, invalid or failed (or the Certificate says Issuing=False).
     ISSUANCE_FAILED = "IssuanceFailed"
+    # status.revision names a CertificateRequest that no longer exists: nothing left to judge.
+    REQUEST_MISSING = "RequestMissing"
     # status.certificate could not be parsed as a PEM certificate.
     UNREADABLE = "CertificateUnreadable"
     # The URI SAN is not the workload's SPIFFE identity.
@@ -42,6 +46,8 @@ class CertificateReason:
     KEY_ALGORITHM_WEAK = "KeyAlgorithmWeak"
     # notAfter - notBefore is longer than the policy's duration.
     DURATION_EXCEEDS_POLICY = "DurationExceedsPolicy"
+    # A CA certificate, or one without digitalSignature or without both serverAuth and clientAuth.
+    EXTENSIONS_NONCONFORMING = "ExtensionsNonconforming"
     # notBefore is in the future.
     NOT_YET_VALID = "NotYetValid"
     # notAfter has passed.
@@ -58,7 +64,9 @@ SEVERITY = (
     CertificateReason.IDENTITY_MISMATCH,
     CertificateReason.KEY_ALGORITHM_WEAK,
     CertificateReason.DURATION_EXCEEDS_POLICY,
+    CertificateReason.EXTENSIONS_NONCONFORMING,
     CertificateReason.UNREADABLE,
+    CertificateReason.REQUEST_MISSING,
     CertificateReason.EXPIRING_SOON,
     CertificateReason.ISSUER_NOT_READY,
     CertificateReason.ISSUANCE_FAILED,
@@ -79,6 +87,9 @@ class IssuedCertificate:
     not_before: datetime
     not_after: datetime
     serial_number: str
+    is_ca: bool = False
+    digital_signature: bool = True
+    extended_key_usages: tuple[str, ...] = ("serverAuth", "clientAuth")
 
 
 @dataclass(frozen=True)
@@ -112,26 +123,38 @@ class CertificatePosture:
         return summary
 
 
-def latest_request(
-    requests: Iterable[Mapping[str, Any]], *, certificate_name: str
-) -> Mapping[str, Any] | None:
-    """The CertificateRequest with the highest revision that carries a signed certificate."""
-    best: tuple[int, str] | None = None
-    chosen: Mapping[str, Any] | None = None
+@dataclass(frozen=True)
+class RequestPair:
+    """The CertificateRequests that matter for one Certificate, paired by revision as cert-manager does."""
+
+    revision: int | None  # the Certificate's status.revision: None until a certificate was first issued
+    current: Mapping[str, Any] | None  # the request of that revision: the certificate now in the Secret
+    in_flight: Mapping[str, Any] | None  # the request of the next revision, while one is being issued
+
+
+def pair_requests(
+    requests: Iterable[Mapping[str, Any]], *, certificate_name: str, certificate: Mapping[str, Any] | None
+) -> RequestPair:
+    """Pairs by status.revision, never by "newest": cert-manager signs the next revision's request before it
+    stores it and updates the Certificate's status, and it may reject a signed request and never store it."""
+    revision = _int(((certificate or {}).get("status") or {}).get("revision"))
+    by_revision: dict[int, Mapping[str, Any]] = {}
     for request in requests:
         annotations = request["metadata"].get("annotations") or {}
         if annotations.get(CERTIFICATE_NAME_ANNOTATION) != certificate_name:
             continue
-        if not (request.get("status") or {}).get("certificate"):
+        number = _int(annotations.get(CERTIFICATE_REVISION_ANNOTATION))
+        if number is None:
             continue
-        try:
-            revision = int(annotations.get(CERTIFICATE_REVISION_ANNOTATION, "0"))
-        except ValueError:
-            revision = 0
-        rank = (revision, str(request["metadata"].get("creationTimestamp", "")))
-        if best is None or rank > best:
-            best, chosen = rank, request
-    return chosen
+        seen = by_revision.get(number)
+        created = str(request["metadata"].get("creationTimestamp", ""))
+        if seen is None or created > str(seen["metadata"].get("creationTimestamp", "")):
+            by_revision[number] = request
+    return RequestPair(
+        revision=revision,
+        current=by_revision.get(revision) if revision is not None else None,
+        in_flight=by_revision.get((revision or 0) + 1),
+    )
 
 
 def parse_issued_certificate(encoded: str) -> IssuedCertificate:
@@ -155,6 +178,7 @@ def parse_issued_certificate(encoded: str) -> IssuedCertificate:
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
         serial_number=format(certificate.serial_number, "x"),
+        **_extensions(certificate),
     )
 
 
@@ -166,7 +190,7 @@ def assess_certificate(  # noqa: PLR0911 - ordered checks, the first failure dec
     policy: CertificatePolicy,
     expected_uri: str,
     certificate: Mapping[str, Any] | None,
-    request: Mapping[str, Any] | None,
+    requests: RequestPair,
     issuer: Mapping[str, Any] | None,
     now: datetime,
 ) -> CertificatePosture:
@@ -174,10 +198,17 @@ def assess_certificate(  # noqa: PLR0911 - ordered checks, the first failure dec
         return CertificatePosture(workload, name, secret_name, reason, message, **kwargs)
 
     issuer_problem = _issuer_problem(issuer, policy)
+    failure = _issuance_failure(certificate, requests.in_flight)
+    request = requests.current
     if request is None:
+        if requests.revision is not None:
+            gone = (
+                f"CertificateRequest of revision {requests.revision} of Certificate {name} no longer exists"
+                " (cert-manager keeps revisionHistoryLimit requests, counting the one in flight)"
+            )
+            return posture(CertificateReason.REQUEST_MISSING, f"{gone}; {failure}" if failure else gone)
         if issuer_problem:
             return posture(CertificateReason.ISSUER_NOT_READY, issuer_problem)
-        failure = _request_failure(certificate)
         if failure:
             return posture(CertificateReason.ISSUANCE_FAILED, failure)
         return posture(CertificateReason.PENDING, f"Certificate {name} has no signed certificate yet")
@@ -205,6 +236,9 @@ def assess_certificate(  # noqa: PLR0911 - ordered checks, the first failure dec
             CertificateReason.DURATION_EXCEEDS_POLICY,
             f"valid for {_hours(validity)}, policy allows {_hours(policy.duration)}",
         )
+    extension_problems = _extension_problems(issued)
+    if extension_problems:
+        return failed(CertificateReason.EXTENSIONS_NONCONFORMING, extension_problems)
     if now >= issued.not_after:
         return failed(CertificateReason.EXPIRED, f"expired at {_timestamp(issued.not_after)}")
     if now < issued.not_before:
@@ -217,7 +251,7 @@ def assess_certificate(  # noqa: PLR0911 - ordered checks, the first failure dec
             else CertificateReason.RENEWAL_OVERDUE
         )
         due = f"renewal was due at {_timestamp(renewal_time)}; expires at {_timestamp(issued.not_after)}"
-        return failed(reason, f"{due}; {issuer_problem}" if issuer_problem else due)
+        return failed(reason, "; ".join(part for part in (due, issuer_problem, failure) if part))
     return failed(CertificateReason.ISSUED, f"valid until {_timestamp(issued.not_after)}")
 
 
@@ -255,27 +289,84 @@ def _issuer_problem(issuer: Mapping[str, Any] | None, policy: CertificatePolicy)
     return f"{reference} reports no Ready condition"
 
 
-def _request_failure(certificate: Mapping[str, Any] | None) -> str:
+def _issuance_failure(certificate: Mapping[str, Any] | None, in_flight: Mapping[str, Any] | None) -> str:
+    """Why the request in flight will not be issued: its own Denied, InvalidRequest or failed Ready
+    condition (named with the request), else the Certificate's Issuing=False, whatever its reason (an
+    approval policy puts its own name there)."""
+    if in_flight is not None:
+        request = in_flight["metadata"]["name"]
+        for condition in (in_flight.get("status") or {}).get("conditions") or []:
+            kind, status, reason = condition.get("type"), condition.get("status"), condition.get("reason")
+            message = condition.get("message") or "no message"
+            if kind == "Denied" and status == "True":
+                return f"CertificateRequest {request} was denied by {reason or 'an approver'}: {message}"
+            if kind == "InvalidRequest" and status == "True":
+                return f"CertificateRequest {request} is invalid ({reason}): {message}"
+            if kind == "Ready" and status == "False" and reason in ("Failed", "Denied"):
+                return f"CertificateRequest {request} failed ({reason}): {message}"
     for condition in ((certificate or {}).get("status") or {}).get("conditions") or []:
-        if (
-            condition.get("type") == "Issuing"
-            and condition.get("status") == "False"
-            and condition.get("reason") == "Failed"
-        ):
-            return f"issuance failed: {condition.get('message', '')}"
+        if condition.get("type") == "Issuing" and condition.get("status") == "False":
+            reason = condition.get("reason") or "no reason given"
+            return f"issuance failed ({reason}): {condition.get('message') or 'no message'}"
     return ""
+
+
+def _extensions(certificate: x509.Certificate) -> dict[str, Any]:
+    """The extensions a workload certificate must carry: not a CA, digitalSignature, server+client auth."""
+    extensions = certificate.extensions
+    try:
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    try:
+        digital_signature = extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
+    except x509.ExtensionNotFound:
+        digital_signature = False
+    try:
+        usages = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        named = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth"}
+        extended = tuple(named.get(oid, oid.dotted_string) for oid in usages)
+    except x509.ExtensionNotFound:
+        extended = ()
+    return {"is_ca": is_ca, "digital_signature": digital_signature, "extended_key_usages": extended}
+
+
+def _extension_problems(issued: IssuedCertificate) -> str:
+    problems = []
+    if issued.is_ca:
+        problems.append("is a CA certificate")
+    if not issued.digital_signature:
+        problems.append("lacks key usage digitalSignature")
+    missing = [usage for usage in ("serverAuth", "clientAuth") if usage not in issued.extended_key_usages]
+    if missing:
+        problems.append(f"lacks extended key usage {' and '.join(missing)}")
+    return "certificate " + "; ".join(problems) if problems else ""
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _renewal_time(
     certificate: Mapping[str, Any] | None, issued: IssuedCertificate, policy: CertificatePolicy
 ) -> datetime:
-    recorded = ((certificate or {}).get("status") or {}).get("renewalTime")
-    if recorded:
-        try:
-            return datetime.strptime(str(recorded), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        except ValueError:
-            pass
+    """status.renewalTime, when the status describes this very certificate (its notAfter): cert-manager
+    stores a new revision before its readiness controller rewrites notAfter and renewalTime."""
+    status = (certificate or {}).get("status") or {}
+    recorded, not_after = _parse_time(status.get("renewalTime")), _parse_time(status.get("notAfter"))
+    if recorded is not None and not_after == issued.not_after.replace(microsecond=0):
+        return recorded
     return issued.not_after - policy.renew_before
+
+
+def _parse_time(value: object) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if value else None
+    except ValueError:
+        return None
 
 
 def _key_type(key: object) -> tuple[str, int | None]:

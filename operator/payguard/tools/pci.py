@@ -19,7 +19,7 @@ from cryptography import x509
 
 from payguard.kinds import PCI_REQUIREMENTS_ANNOTATION, RENDERED_HASH_ANNOTATION, WORKLOAD_LABEL
 from payguard.model import DriftPolicy, Enforcement, PaymentService
-from payguard.posture.certificates import latest_request, parse_issued_certificate
+from payguard.posture.certificates import pair_requests, parse_issued_certificate
 from payguard.render.metadata import ChildKind
 from payguard.settings import Platform
 from payguard.tools.callgraph import call_graph
@@ -143,7 +143,7 @@ def live_object(obj: Mapping[str, Any]) -> dict[str, Any]:
 def certificate_summary(
     certificate: Mapping[str, Any], requests: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
-    """Issuer, serial and validity from the Certificate's status and the latest signed request (public)."""
+    """Issuer, serial and validity from the Certificate's status and its revision's request (public)."""
     metadata, spec = certificate.get("metadata") or {}, certificate.get("spec") or {}
     status = certificate.get("status") or {}
     ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
@@ -159,11 +159,14 @@ def certificate_summary(
         "revision": status.get("revision"),
         "renewalTime": status.get("renewalTime"),
     }
-    request = latest_request(requests, certificate_name=str(metadata.get("name")))
-    if request is None:
+    # The request of the Certificate's status.revision, as the posture judges it (never "the newest").
+    request = pair_requests(
+        requests, certificate_name=str(metadata.get("name")), certificate=certificate
+    ).current
+    encoded = ((request or {}).get("status") or {}).get("certificate")
+    if request is None or not encoded:
         summary["issued"] = None
         return summary
-    encoded = request["status"]["certificate"]
     try:
         issued = parse_issued_certificate(encoded)
         issuer = _issuer_name(encoded)
