@@ -29,6 +29,7 @@ from payguard.model import Enforcement, InvalidSpec, PaymentService
 from payguard.observe import observe
 from payguard.outcome import ChildResult, Outcome
 from payguard.render import render_children
+from payguard.retention import add_finalizer
 from payguard.settings import Platform, RunSettings
 from payguard.snapshot import Snapshot
 from payguard.spec import parse_payment_service
@@ -48,17 +49,19 @@ class PassReport:
     children: list[ChildResult] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     status_written: bool = False
+    finalizer_added: bool = False
     invalid: str = ""
     # When a certificate's posture next changes by the clock alone, so the caller can wake up then.
     next_certificate_change: datetime | None = None
 
     @property
     def writes(self) -> int:
-        changed = (Outcome.CREATED, Outcome.UPDATED, Outcome.REVERTED)
+        changed = (Outcome.CREATED, Outcome.UPDATED, Outcome.REVERTED, Outcome.ADOPTED)
         return (
             sum(1 for c in self.children if c.outcome in changed)
             + len(self.pruned)
             + int(self.status_written)
+            + int(self.finalizer_added)
         )
 
 
@@ -116,6 +119,7 @@ def reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
 
 def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     report = PassReport()
+    body = _hold_deletion(body, context, report)
     try:
         service = parse_payment_service(body)
     except InvalidSpec as error:
@@ -191,6 +195,25 @@ def _fights(
         if fight.key in drifted_now:
             metrics.DRIFT_REPEATED.labels(kind=fight.key[0]).inc()
     return fights
+
+
+def _hold_deletion(body: Mapping[str, Any], context: PassContext, report: PassReport) -> Mapping[str, Any]:
+    """payguard's finalizer goes on before any control: a deletion then waits until the deletionPolicy
+    has been carried out, instead of garbage collection opening every workload."""
+    operations = add_finalizer(body)
+    if not operations:
+        return body
+    metadata = body["metadata"]
+    live = context.cluster.json_patch(
+        kind=PAYMENT_SERVICES.kind,
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        resource_version=metadata["resourceVersion"],
+        operations=operations,
+    )
+    metrics.WRITES.labels(verb="patch", kind=PAYMENT_SERVICES.kind).inc()
+    report.finalizer_added = True
+    return live
 
 
 def _write_status(

@@ -23,11 +23,13 @@ def test_helm_lint_passes(values: Path | None) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_chart_crd_is_the_repository_crd() -> None:
-    # `make chart-crds` copies it; this keeps the two from drifting apart.
-    assert (CHART / "crds" / "paymentservice.yaml").read_text() == (
-        REPO / "crds" / "paymentservice.yaml"
-    ).read_text()
+def test_chart_crds_are_the_repository_crds() -> None:
+    # `make chart-crds` copies them; this keeps the two from drifting apart.
+    names = sorted(path.name for path in (REPO / "crds").glob("*.yaml"))
+    assert names == ["paymentservice.yaml", "paymentserviceexception.yaml"]
+    assert sorted(path.name for path in (CHART / "crds").glob("*.yaml")) == names
+    for name in names:
+        assert (CHART / "crds" / name).read_text() == (REPO / "crds" / name).read_text()
 
 
 @pytest.mark.parametrize("values", VALUES, ids=VALUE_IDS)
