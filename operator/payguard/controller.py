@@ -266,7 +266,8 @@ class Controller:
             )
             return
         self._failures.pop(key, None)
-        self._wake_for_certificates(key, report.next_certificate_change)
+        moments = [m for m in (report.next_certificate_change, report.next_exception_end) if m is not None]
+        self._wake_for_certificates(key, min(moments, default=None))
         if report.writes:
             logger.info(
                 "Reconciled PaymentService %s/%s with %d writes",
@@ -312,7 +313,8 @@ class Controller:
         return bool(found and found["metadata"].get("deletionTimestamp"))
 
     def _wake_for_certificates(self, key: ServiceKey, moment: datetime | None) -> None:
-        """One timer per service for the next certificate deadline: Expired shows with no other change."""
+        """One timer per service for the next deadline, a certificate's or a break-glass exception's end:
+        Expired shows, and an allowance goes, with no other change."""
         previous = self._wakeups.pop(key, None)
         if previous is not None:
             previous.cancel()

@@ -259,6 +259,7 @@ _CHILD_STATE = {
     Outcome.UNCHANGED: "Applied",
     Outcome.REVERTED: "Applied",
     Outcome.ADOPTED: "Applied",
+    Outcome.UPDATED: "Applied",
 }
 _SUMMARY_FIELDS = {AUTHORIZATION_POLICIES.kind: "authorization", NETWORK_POLICIES.kind: "network"}
 

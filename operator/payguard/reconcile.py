@@ -19,6 +19,7 @@ from typing import Any
 
 from payguard import metrics
 from payguard.api import ClusterApi
+from payguard.breakglass import annotate, exception_notes, merge_exceptions, read_exception, status_entries
 from payguard.cache import ObjectCache
 from payguard.conditions import Condition, invalid_spec_condition
 from payguard.converge import converge
@@ -26,9 +27,9 @@ from payguard.fights import DriftHistory, Fight
 from payguard.judge import EventNote, condition_notes, event_notes, judge, previous_conditions, status_patch
 from payguard.kinds import PAYMENT_SERVICES
 from payguard.model import Enforcement, InvalidSpec, PaymentService
-from payguard.observe import observe
+from payguard.observe import observe, observe_exceptions
 from payguard.outcome import ChildResult, Outcome
-from payguard.render import render_children
+from payguard.render import render_children, with_rendered_hash
 from payguard.retention import add_finalizer
 from payguard.settings import Platform, RunSettings
 from payguard.snapshot import Snapshot
@@ -53,6 +54,8 @@ class PassReport:
     invalid: str = ""
     # When a certificate's posture next changes by the clock alone, so the caller can wake up then.
     next_certificate_change: datetime | None = None
+    # When the next break-glass exception ends, so its allowance is removed right then.
+    next_exception_end: datetime | None = None
 
     @property
     def writes(self) -> int:
@@ -127,10 +130,15 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         report.invalid = str(error)
         _write_status(body, [invalid_spec_condition(str(error))], context, report, summaries={})
         return report
-    if context.audit_only:
-        service = dataclasses.replace(service, enforcement=Enforcement.AUDIT)
+    now = context.clock()
 
     # 1. observe
+    exception_bodies = observe_exceptions(service, context.cache)
+    exceptions = [e for e in map(read_exception, exception_bodies) if e is not None]
+    merge = merge_exceptions(body, service, exceptions, now=now)
+    service = merge.service  # with every active break-glass allowance in it
+    if context.audit_only:
+        service = dataclasses.replace(service, enforcement=Enforcement.AUDIT)
     snapshot = observe(
         service,
         context.cache,
@@ -138,11 +146,14 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         mesh_config_name=context.mesh_config_name,
     )
     # 2. converge
-    desired = render_children(service, platform=context.platform)
+    # Hashed again with the exceptions named: their start or end is the owner's change, never drift.
+    desired = tuple(
+        map(with_rendered_hash, annotate(render_children(service, platform=context.platform), merge))
+    )
     done = converge(service, body, desired, snapshot, context.cluster)
     report.children, report.pruned = done.children, done.pruned
+    report.next_exception_end = merge.next_end
     # 3. judge
-    now = context.clock()
     fights = _fights(service, done.children, snapshot, context.drift_history, now=now)
     verdict = judge(
         service,
@@ -161,6 +172,18 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     told = event_notes(done.children, done.pruned, fighting={fight.key for fight in fights})
     for note in told:
         _tell(body, note, context)
+    previous = (body.get("status") or {}).get("exceptions") or []
+    existing = {b["metadata"]["name"] for b in exception_bodies}
+    for item in exception_notes(previous, merge, existing=existing, now=now):
+        _tell(body, EventNote(item.warning, item.reason, "BreakGlass", item.note), context)
+        if not item.warning:  # a break-glass change is logged either way (PCI DSS Req. 10)
+            logger.info(
+                "%s: %s",
+                item.reason,
+                item.note,
+                extra=log_fields(namespace=service.namespace, name=service.name),
+            )
+    metrics.record_exceptions(namespace=service.namespace, service=service.name, active=len(merge.active))
     metrics.record_certificates(
         namespace=service.namespace, service=service.name, postures=verdict.certificates
     )
@@ -169,8 +192,9 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         service=service.name,
         conditions=[(c.type, c.status is True) for c in verdict.conditions],
     )
+    summaries = {**verdict.summaries, "exceptions": status_entries(merge)}
     _write_status(
-        body, verdict.conditions, context, report, summaries=verdict.summaries, told=[n.reason for n in told]
+        body, verdict.conditions, context, report, summaries=summaries, told=[n.reason for n in told]
     )
     return report
 

@@ -16,7 +16,15 @@ from payguard.render.metadata import (
 from payguard.render.network import network_policy
 from payguard.settings import Platform
 
-__all__ = ["ChildKind", "Manifest", "child_key", "owner_reference", "render_children", "rendered_hash"]
+__all__ = [
+    "ChildKind",
+    "Manifest",
+    "child_key",
+    "owner_reference",
+    "render_children",
+    "rendered_hash",
+    "with_rendered_hash",
+]
 
 
 def render_children(service: PaymentService, *, platform: Platform) -> tuple[Manifest, ...]:

@@ -105,7 +105,9 @@ def with_rendered_hash(manifest: Manifest) -> Manifest:
     update) from someone else's edit (drift). The owner is left out of the digest: a PaymentService created
     again under the same name (new uid) adopting retained controls is not a change of what they enforce."""
     metadata = manifest["metadata"]
-    rendered = {**manifest, "metadata": {k: v for k, v in metadata.items() if k != "ownerReferences"}}
+    annotations = {k: v for k, v in metadata.get("annotations", {}).items() if k != RENDERED_HASH_ANNOTATION}
+    digested = {k: v for k, v in metadata.items() if k != "ownerReferences"}
+    rendered = {**manifest, "metadata": {**digested, "annotations": annotations}}
     digest = hashlib.sha256(json.dumps(rendered, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     annotations = {**metadata.get("annotations", {}), RENDERED_HASH_ANNOTATION: digest[:16]}
     return {**manifest, "metadata": {**metadata, "annotations": annotations}}
