@@ -237,6 +237,7 @@ def _hold_deletion(body: Mapping[str, Any], context: PassContext, report: PassRe
     )
     metrics.WRITES.labels(verb="patch", kind=PAYMENT_SERVICES.kind).inc()
     report.finalizer_added = True
+    context.cache.advance(PAYMENT_SERVICES.kind, live, from_version=str(metadata["resourceVersion"]))
     return live
 
 
@@ -258,6 +259,7 @@ def _write_status(
     live = context.cluster.patch_status(namespace=metadata["namespace"], name=metadata["name"], status=status)
     metrics.WRITES.labels(verb="patch", kind="PaymentService/status").inc()
     report.status_written = True
+    # The next pass must see this status: Events about problems and exceptions are judged against it.
     context.cache.advance(PAYMENT_SERVICES.kind, live, from_version=str(metadata.get("resourceVersion")))
     for note in condition_notes(previous_conditions(body), conditions, told=told):
         _tell(body, note, context)
