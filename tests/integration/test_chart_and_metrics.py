@@ -49,6 +49,7 @@ DOCUMENTED_SERIES = {
     "payguard_drift_repeated_total",
     "payguard_managed_objects",
     "payguard_condition",
+    "payguard_active_exceptions",
     "payguard_certificates",
     "payguard_certificate_expiry_timestamp_seconds",
     "payguard_certificate_renewal_timestamp_seconds",

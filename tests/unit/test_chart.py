@@ -201,4 +201,5 @@ def test_alerts_cover_drift_mtls_certificates_errors_and_operator_down() -> None
         "PayguardCertificateExpired",
         "PayguardReconcileErrors",
         "PayguardOperatorDown",
+        "PayguardBreakGlassExceptionActive",
     } <= alert_names(render(ALL_OPTIONS))
