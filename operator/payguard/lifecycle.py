@@ -70,12 +70,12 @@ def finalize(
         ]
         if done.policy is DeletionPolicy.RETAIN:
             service_ref = f"PaymentService {namespace}/{name} (uid {uid})"
-            _retain(children, cluster, service_uid=uid, service_ref=service_ref, now=now)
+            _retain(children, cluster, cache, service_uid=uid, service_ref=service_ref, now=now)
         else:
-            _delete(children, cluster)
+            _delete(children, cluster, cache)
         done.controls = sorted(f"{obj['kind']}/{obj['metadata']['name']}" for obj in children)
         _announce(body, done, cluster)
-    cluster.json_patch(
+    released = cluster.json_patch(
         kind=PAYMENT_SERVICES.kind,
         namespace=namespace,
         name=name,
@@ -83,16 +83,25 @@ def finalize(
         operations=remove_finalizer(body),
     )
     metrics.WRITES.labels(verb="patch", kind=PAYMENT_SERVICES.kind).inc()
+    # A pass woken meanwhile (by the controls just detached) must not finalize again from a copy the
+    # watch has not replaced yet: it would announce "no controls" and patch a released object.
+    cache.advance(PAYMENT_SERVICES.kind, released, from_version=str(metadata["resourceVersion"]))
     done.finalizer_removed = True
     return done
 
 
 def _retain(
-    children: list[dict[str, Any]], cluster: ClusterApi, *, service_uid: str, service_ref: str, now: datetime
+    children: list[dict[str, Any]],
+    cluster: ClusterApi,
+    cache: ObjectCache,
+    *,
+    service_uid: str,
+    service_ref: str,
+    now: datetime,
 ) -> None:
     for obj in children:
         metadata = obj["metadata"]
-        cluster.json_patch(
+        detached = cluster.json_patch(
             kind=obj["kind"],
             namespace=metadata["namespace"],
             name=metadata["name"],
@@ -100,15 +109,17 @@ def _retain(
             operations=detach(obj, service_uid=service_uid, service_ref=service_ref, now=now),
         )
         metrics.WRITES.labels(verb="patch", kind=obj["kind"]).inc()
+        cache.advance(obj["kind"], detached, from_version=str(metadata["resourceVersion"]))
 
 
-def _delete(children: list[dict[str, Any]], cluster: ClusterApi) -> None:
+def _delete(children: list[dict[str, Any]], cluster: ClusterApi, cache: ObjectCache) -> None:
     for obj in children:
         metadata = obj["metadata"]
         cluster.delete(
             kind=obj["kind"], namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"]
         )
         metrics.WRITES.labels(verb="delete", kind=obj["kind"]).inc()
+        cache.remove(obj["kind"], namespace=metadata["namespace"], name=metadata["name"])
 
 
 def _announce(body: Mapping[str, Any], done: Finalization, cluster: ClusterApi) -> None:

@@ -82,6 +82,24 @@ def test_retain_detaches_and_marks_every_control_then_releases_the_service() -> 
     assert "NetworkPolicy/checkout-order-service" in event["note"]
 
 
+def test_a_pass_woken_before_the_watch_delivers_the_release_does_not_finalize_again() -> None:
+    world = World()
+    body = world.settled("checkout")
+    marked = deleted(world, body)
+    world.cluster.reset_calls()
+
+    finalize(marked, cache=world.cache, cluster=world.cluster, now=NOW, namespace_terminating=False)
+    # The watch has delivered nothing yet: the next pass reads the cache as payguard's own writes left it.
+    latest = world.cache.get(SERVICE, namespace="payments", name="checkout")
+    assert latest is not None
+    writes = len(world.cluster.writes)
+    again = finalize(latest, cache=world.cache, cluster=world.cluster, now=NOW, namespace_terminating=False)
+
+    assert not again.finalizer_removed and again.controls == []
+    assert len(world.cluster.writes) == writes
+    assert [event["reason"] for event in world.cluster.events] == ["Retained"]
+
+
 def test_delete_removes_every_control_and_says_so() -> None:
     world = World()
     body = world.settled("checkout", deletionPolicy="Delete")
