@@ -184,14 +184,16 @@ def exception_notes(
                 ExceptionNote(True, "ExceptionRefused", f"Exception {item.name} not applied: {message}")
             )
     active_now = {item.name for item in merge.active}
+    ends = {entry.get("name"): entry.get("expiresAt") for entry in previous}
     for name, state in sorted(before.items(), key=lambda pair: str(pair[0])):
         if state == ACTIVE and name not in active_now:
-            how = "expired" if name in existing else "was deleted"
+            # Its end as recorded, and when the allowance went: later if payguard was down at the end.
+            how = f"expired at {ends.get(name)}" if name in existing else "was deleted"
             notes.append(
                 ExceptionNote(
                     False,
                     "ExceptionExpired",
-                    f"Exception {name} {how} at {_timestamp(now)}; its allowance is removed",
+                    f"Exception {name} {how}; its allowance is removed at {_timestamp(now)}",
                 )
             )
     return notes

@@ -168,7 +168,16 @@ def test_events_say_when_an_exception_starts_ends_or_is_deleted() -> None:
     [ended] = exception_notes(
         previous, merged(exception_body(), now=AFTER), existing={"incident-4711"}, now=AFTER
     )
-    assert (ended.reason, "expired" in ended.note) == ("ExceptionExpired", True)
+    assert (ended.reason, ended.warning) == ("ExceptionExpired", False)
+    assert "incident-4711 expired at 2031-03-04T05:01:00Z" in ended.note
+    # payguard down at the end: the Event tells both the recorded end and when the allowance really went.
+    late = AFTER + timedelta(hours=1)
+    [ended_late] = exception_notes(
+        previous, merged(exception_body(), now=late), existing={"incident-4711"}, now=late
+    )
+    assert ended_late.note.endswith(
+        "expired at 2031-03-04T05:01:00Z; its allowance is removed at 2031-03-04T06:01:00Z"
+    )
     [gone] = exception_notes(previous, merged(now=DURING), existing=set(), now=DURING)
     assert "was deleted" in gone.note
 
