@@ -5,11 +5,13 @@ apply an exception and take it out again when it ends."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from test_pass import World, example
+import yaml
 
+from pass_world import World, example
 from payguard import metrics
 from payguard.breakglass import (
     ACTIVE,
@@ -211,3 +213,37 @@ def test_a_pass_applies_an_active_exception_and_removes_it_when_it_ends() -> Non
     assert "ExceptionExpired" in {e["reason"] for e in world.cluster.events}
     assert metrics.ACTIVE_EXCEPTIONS.labels("payments", "checkout")._value.get() == 0
     assert world.latest(body)["status"]["exceptions"] == []
+
+
+def test_the_example_exception_widens_only_order_service_of_the_checkout_example() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "exceptions" / "incident-4711.yaml"
+    body = yaml.safe_load(path.read_text())
+    body["metadata"]["creationTimestamp"] = CREATED.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    merge = merged(body)
+
+    assert [item.name for item in merge.active] == ["incident-4711"] and merge.refused == []
+    assert changed_paths(merge) == {
+        ("AuthorizationPolicy", "checkout-order-service"): ("spec.rules",),
+        ("NetworkPolicy", "checkout-order-service"): ("spec.ingress",),
+    }
+    assert merge.next_end == CREATED + timedelta(hours=2)
+
+
+def test_an_exception_is_applied_and_removed_under_drift_policy_report_too() -> None:
+    clock = [DURING]
+    world = World(clock=lambda: clock[0])
+    body = world.settled("checkout", driftPolicy="Report")
+    world.cache.put(PAYMENT_SERVICE_EXCEPTIONS.kind, exception_body())
+    base = world.cluster.get("AuthorizationPolicy", "payments", "checkout-order-service")
+    assert base is not None
+
+    world.run(world.latest(body))
+    widened = world.cluster.get("AuthorizationPolicy", "payments", "checkout-order-service")
+    clock[0] = AFTER
+    world.run(world.latest(body))
+
+    assert widened is not None and len(widened["spec"]["rules"]) == len(base["spec"]["rules"]) + 1
+    restored = world.cluster.get("AuthorizationPolicy", "payments", "checkout-order-service")
+    assert restored is not None and restored["spec"] == base["spec"]
+    assert "DriftDetected" not in {e["reason"] for e in world.cluster.events}
