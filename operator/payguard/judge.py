@@ -290,7 +290,9 @@ def _summaries(
     }
 
 
-_IN_PLACE = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.REVERTED})
+_IN_PLACE = frozenset(
+    {Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.REVERTED, Outcome.ADOPTED}
+)
 
 
 def pci_requirements_in_place(service: PaymentService, children: Sequence[ChildResult]) -> list[str]:
