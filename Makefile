@@ -37,7 +37,7 @@ helm: ## Build (or reuse cached) helm from the Go module proxy
 
 .PHONY: chart-crds
 chart-crds: ## Copy crds/ into the chart and the package (tests fail when they differ)
-	cp crds/paymentservice.yaml charts/payguard/crds/paymentservice.yaml
+	cp crds/*.yaml charts/payguard/crds/
 	cp crds/paymentservice.yaml operator/payguard/tools/paymentservice-crd.yaml
 
 .PHONY: cluster-up

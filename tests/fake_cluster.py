@@ -34,7 +34,7 @@ FIXED_CREATION = datetime(2024, 1, 1, tzinfo=UTC)
 class Call:
     """One call a pass made: the verb, the object it was about, and what was sent."""
 
-    verb: str  # apply, remove_fields, delete, patch_status, post_event
+    verb: str  # apply, remove_fields, json_patch, delete, patch_status, post_event
     kind: str
     namespace: str
     name: str
@@ -50,7 +50,7 @@ class WatchEvent:
     body: dict[str, Any]
 
 
-WRITE_VERBS = frozenset({"apply", "remove_fields", "delete", "patch_status"})
+WRITE_VERBS = frozenset({"apply", "remove_fields", "json_patch", "delete", "patch_status"})
 
 
 class FakeCluster:
@@ -139,6 +139,40 @@ class FakeCluster:
                 raise ApiError(action, 422, f"path {'/'.join(keys)} does not exist")
             del parent[keys[-1]]
         self._store((kind, namespace, name), changed, event="MODIFIED")
+
+    def json_patch(
+        self,
+        *,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        operations: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """RFC 6902 add and remove (what payguard sends), guarded by the resourceVersion like the real one."""
+        payload = {"resourceVersion": resource_version, "operations": copy.deepcopy(operations)}
+        self.calls.append(Call("json_patch", kind, namespace, name, payload))
+        action = f"Patch {kind} {namespace}/{name}"
+        live = self.objects.get((kind, namespace, name))
+        if live is None:
+            raise ApiError(action, 404, "not found")
+        if live["metadata"]["resourceVersion"] != resource_version:
+            raise ApiError(action, 422, "the test operation on /metadata/resourceVersion failed")
+        changed = copy.deepcopy(live)
+        for operation in operations:
+            *steps, last = [
+                step.replace("~1", "/").replace("~0", "~") for step in operation["path"].split("/")[1:]
+            ]
+            parent: Any = changed
+            for step in steps:
+                parent = parent[int(step)] if isinstance(parent, list) else parent[step]
+            if operation["op"] == "remove":
+                del parent[int(last) if isinstance(parent, list) else last]
+            elif isinstance(parent, list):
+                parent.append(copy.deepcopy(operation["value"]))  # only "-" is ever sent
+            else:
+                parent[last] = copy.deepcopy(operation["value"])
+        return self._store((kind, namespace, name), changed, event="MODIFIED")
 
     def delete(self, *, kind: str, namespace: str, name: str, uid: str) -> None:
         """Like `cluster.Cluster.delete`: gone already (404) or another UID (409) leaves everything as is."""

@@ -34,6 +34,19 @@ class ClusterApi(Protocol):
         """Removes fields another manager added, guarded by the resourceVersion that was read."""
         ...
 
+    def json_patch(
+        self,
+        *,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        operations: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A JSON patch of a generated object or a PaymentService (its metadata), guarded by the
+        resourceVersion that was read; returns the live object."""
+        ...
+
     def delete(self, *, kind: str, namespace: str, name: str, uid: str) -> None:
         """Deletes exactly the object with this UID."""
         ...

@@ -121,6 +121,38 @@ class Cluster:
         except ApiException as error:
             raise _api_error(f"Remove foreign fields of {kind} {namespace}/{name}", error) from None
 
+    def json_patch(
+        self,
+        *,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str,
+        operations: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Metadata changes server-side apply cannot express for us (finalizers, detaching an owner),
+        applied to exactly the version that was read: a concurrent change fails the test operation."""
+        resource = PAYMENT_SERVICES if kind == PAYMENT_SERVICES.kind else CHILD_TYPES[kind]
+        guarded = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+            *operations,
+        ]
+        try:
+            self._limiter.acquire()
+            live = self._custom.patch_namespaced_custom_object(
+                resource.group,
+                resource.version,
+                namespace,
+                resource.plural,
+                name,
+                guarded,
+                field_manager=FIELD_MANAGER,
+                _content_type=JSON_PATCH,
+            )
+        except ApiException as error:
+            raise _api_error(f"Patch {kind} {namespace}/{name}", error) from None
+        return cast(dict[str, Any], live)
+
     def delete(self, *, kind: str, namespace: str, name: str, uid: str) -> None:
         """Deletes exactly the object with this UID; a newer object under the same name is left alone."""
         resource = CHILD_TYPES[kind]

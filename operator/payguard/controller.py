@@ -29,7 +29,9 @@ from payguard.kinds import (
     ResourceType,
     crd_name,
 )
+from payguard.lifecycle import ControlsUnobservable, finalize
 from payguard.reconcile import PassContext, log_fields, reconcile
+from payguard.retention import has_finalizer
 from payguard.settings import RunSettings
 from payguard.triggers import ServiceKey, affected_services, known_services
 from payguard.workqueue import WorkQueue
@@ -239,10 +241,13 @@ class Controller:
     async def _run_pass(self, key: ServiceKey) -> None:
         namespace, name = key
         body = self.cache.get(PAYMENT_SERVICES.kind, namespace=namespace, name=name)
-        if body is None or body["metadata"].get("deletionTimestamp") or self._terminating(namespace):
+        deleting = body is not None and bool(body["metadata"].get("deletionTimestamp"))
+        if body is None or deleting or self._terminating(namespace):
             self._failures.pop(key, None)
             self._wake_for_certificates(key, None)
-            return  # deleted: garbage collection removes the children through their ownerReferences
+            if body is not None and deleting and has_finalizer(body):
+                await self._finalize(key, body)
+            return
         try:
             report = await asyncio.to_thread(reconcile, body, self.context)
         except ApiError as error:
@@ -261,7 +266,8 @@ class Controller:
             )
             return
         self._failures.pop(key, None)
-        self._wake_for_certificates(key, report.next_certificate_change)
+        moments = [m for m in (report.next_certificate_change, report.next_exception_end) if m is not None]
+        self._wake_for_certificates(key, min(moments, default=None))
         if report.writes:
             logger.info(
                 "Reconciled PaymentService %s/%s with %d writes",
@@ -272,6 +278,28 @@ class Controller:
             )
         else:
             logger.debug("Reconciled PaymentService %s/%s with no write", namespace, name)
+
+    async def _finalize(self, key: ServiceKey, body: dict[str, Any]) -> None:
+        """Carries out the deletionPolicy, then releases the PaymentService; retried until it is done."""
+        try:
+            await asyncio.to_thread(
+                finalize,
+                body,
+                cache=self.cache,
+                cluster=self.cluster,
+                now=datetime.now(UTC),
+                namespace_terminating=self._terminating(key[0]),
+            )
+        except (ApiError, ControlsUnobservable) as error:
+            delay = self._retry_later(key)
+            logger.warning(
+                "Failed to finalize PaymentService %s/%s: %s; retrying in %.1fs", *key, error, delay
+            )
+        except Exception:
+            delay = self._retry_later(key)
+            logger.exception("Failed to finalize PaymentService %s/%s; retrying in %.1fs", *key, delay)
+        else:
+            self._failures.pop(key, None)
 
     def _retry_later(self, key: ServiceKey) -> float:
         failures = self._failures[key] = self._failures.get(key, 0) + 1
@@ -285,7 +313,8 @@ class Controller:
         return bool(found and found["metadata"].get("deletionTimestamp"))
 
     def _wake_for_certificates(self, key: ServiceKey, moment: datetime | None) -> None:
-        """One timer per service for the next certificate deadline: Expired shows with no other change."""
+        """One timer per service for the next deadline, a certificate's or a break-glass exception's end:
+        Expired shows, and an allowance goes, with no other change."""
         previous = self._wakeups.pop(key, None)
         if previous is not None:
             previous.cancel()

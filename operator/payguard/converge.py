@@ -19,7 +19,8 @@ from payguard.kinds import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE_LABEL, WO
 from payguard.model import DriftPolicy, PaymentService
 from payguard.outcome import NO_DRIFT, ChildResult, Outcome
 from payguard.posture.objects import is_owned_by
-from payguard.render import Manifest, child_key, rendered_hash
+from payguard.render import Manifest, child_key, owner_reference, rendered_hash
+from payguard.retention import adopt, is_retained_for
 from payguard.snapshot import ChildKey, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def converge(
     return done
 
 
-def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
+def _converge_child(  # noqa: PLR0911, PLR0912 - one return per outcome reads clearest
     service: PaymentService,
     body: Mapping[str, Any],
     manifest: Manifest,
@@ -75,14 +76,21 @@ def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
     if kind in unobserved:
         # Blind to this kind (its CRD is not served): applying would fail, and drift cannot be told.
         return result(Outcome.UNOBSERVED, error=unobserved[kind]), None
+    adopted = False
     if live is not None and not is_owned_by(live, service_uid=service.uid):
-        return result(Outcome.CONFLICT), None
+        if not (service.uid and is_retained_for(live, service_name=service.name)):
+            return result(Outcome.CONFLICT), None
+        try:  # kept from a deleted PaymentService of this name: take it over where it stands
+            live = _adopt(service, kind, live, cluster)
+        except ApiError as error:
+            return result(Outcome.FAILED, error=str(error)), None
+        adopted = True
     found = NO_DRIFT if live is None else detect_drift(manifest, live)
     if live is None:
         # The spec has not changed since a pass applied it, so a missing child was deleted by hand.
         drift = DELETED if _generation_reconciled(service, body) else NO_DRIFT
     elif not found:
-        return result(Outcome.UNCHANGED), None
+        return (result(Outcome.ADOPTED), dict(live)) if adopted else (result(Outcome.UNCHANGED), None)
     else:
         # Rendered from an older spec: the owner's change, applied under both policies, never drift.
         drift = NO_DRIFT if rendered_hash(live) != rendered_hash(manifest) else found
@@ -91,7 +99,7 @@ def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
         if live is not None:
             drift = replace(drift, by=_authors(cluster, kind, namespace, name, drift))
         if service.drift_policy is DriftPolicy.REPORT:
-            return result(Outcome.DRIFTED, drift), None
+            return result(Outcome.DRIFTED, drift), dict(live) if adopted and live is not None else None
     try:
         if live is not None and found.foreign:
             cluster.remove_fields(
@@ -112,6 +120,23 @@ def _converge_child(  # noqa: PLR0911 - one return per outcome reads clearest
     metrics.DRIFT_REVERTED.labels(kind=kind).inc()
     logger.info("Reverted drift in %s %s/%s: %s", kind, namespace, name, drift.description)
     return result(Outcome.REVERTED, drift), applied
+
+
+def _adopt(
+    service: PaymentService, kind: str, live: Mapping[str, Any], cluster: ClusterApi
+) -> dict[str, Any]:
+    """Owns a retained control again, in one write guarded by the version that was read."""
+    metadata = live["metadata"]
+    adopted = cluster.json_patch(
+        kind=kind,
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        resource_version=metadata["resourceVersion"],
+        operations=adopt(live, owner_reference=owner_reference(service)),
+    )
+    metrics.WRITES.labels(verb="patch", kind=kind).inc()
+    logger.info("Adopted retained %s %s/%s", kind, metadata["namespace"], metadata["name"])
+    return adopted
 
 
 def _authors(cluster: ClusterApi, kind: str, namespace: str, name: str, drift: Drift) -> tuple[str, ...]:

@@ -154,6 +154,7 @@ def event_notes(
     """
     created = [c.ref for c in children if c.outcome == Outcome.CREATED]
     updated = [c.ref for c in children if c.outcome == Outcome.UPDATED]
+    adopted = [c.ref for c in children if c.outcome == Outcome.ADOPTED]
     reverted = [
         f"{c.ref}: {c.drift.description}"
         for c in children
@@ -164,6 +165,7 @@ def event_notes(
     for items, warning, reason, action, verb in (
         (created, False, "Created", "Apply", "Created"),
         (updated, False, "Updated", "Apply", "Applied the changed spec to"),
+        (adopted, False, "Adopted", "Adopt", "Adopted retained"),
         (reverted, True, "DriftReverted", "Repair", "Reverted drift in"),
         (failed, True, "ApplyFailed", "Apply", "Failed:"),
         (pruned, False, "Pruned", "Delete", "Deleted"),
@@ -259,6 +261,8 @@ _CHILD_STATE = {
     Outcome.UPDATED: "Applied",
     Outcome.UNCHANGED: "Applied",
     Outcome.REVERTED: "Applied",
+    Outcome.ADOPTED: "Applied",
+    Outcome.UPDATED: "Applied",
 }
 _SUMMARY_FIELDS = {AUTHORIZATION_POLICIES.kind: "authorization", NETWORK_POLICIES.kind: "network"}
 
@@ -289,7 +293,9 @@ def _summaries(
     }
 
 
-_IN_PLACE = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.REVERTED})
+_IN_PLACE = frozenset(
+    {Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.REVERTED, Outcome.ADOPTED}
+)
 
 
 def pci_requirements_in_place(service: PaymentService, children: Sequence[ChildResult]) -> list[str]:

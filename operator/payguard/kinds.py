@@ -30,6 +30,17 @@ DRY_RUN_ANNOTATION = "istio.io/dry-run"
 # Set by cert-manager on each CertificateRequest it creates for a Certificate.
 CERTIFICATE_NAME_ANNOTATION = "cert-manager.io/certificate-name"
 CERTIFICATE_REVISION_ANNOTATION = "cert-manager.io/certificate-revision"
+# payguard's own finalizer on every PaymentService: deletion waits until deletionPolicy has been carried out.
+FINALIZER = f"{API_GROUP}/deletion-policy"
+# On controls kept after their PaymentService was deleted (deletionPolicy: Retain): the label for
+# selecting them, the annotations for who they belonged to and since when.
+RETAINED_LABEL = f"{API_GROUP}/retained"
+RETAINED_FROM_ANNOTATION = f"{API_GROUP}/retained-from"
+RETAINED_AT_ANNOTATION = f"{API_GROUP}/retained-at"
+# The deletion guard (a ValidatingAdmissionPolicy in the chart) lets a cde PaymentService go only with this.
+ALLOW_DELETE_ANNOTATION = f"{API_GROUP}/allow-delete"
+# On a generated object widened by active PaymentServiceExceptions: their names, for the audit trail.
+EXCEPTIONS_ANNOTATION = f"{API_GROUP}/exceptions"
 # Set by the API server on every namespace.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -68,6 +79,9 @@ ISSUERS = ResourceType("cert-manager.io", "v1", "issuers", "Issuer")
 CLUSTER_ISSUERS = ResourceType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", namespaced=False)
 # Read by `payguard evidence` for the drift and repair history payguard posted.
 EVENTS = ResourceType("events.k8s.io", "v1", "events", "Event")
+PAYMENT_SERVICE_EXCEPTIONS = ResourceType(
+    API_GROUP, API_VERSION, "paymentserviceexceptions", "PaymentServiceException"
+)
 # Read so no pass writes into a namespace that is being deleted, and for its mesh enrolment labels.
 NAMESPACES = ResourceType("", "v1", "namespaces", "Namespace", namespaced=False)
 # Read to judge whether the controls reach real pods, in the mesh, under the declared identity.
@@ -85,7 +99,14 @@ CHILD_TYPES = {
 OBSERVED_TYPES = {
     t.kind: t for t in (CERTIFICATE_REQUESTS, ISSUERS, CLUSTER_ISSUERS, PODS, SERVICE_ACCOUNTS, SERVICES)
 }
-WATCHED_TYPES = (PAYMENT_SERVICES, *CHILD_TYPES.values(), *OBSERVED_TYPES.values(), NAMESPACES, MESH_CONFIGS)
+WATCHED_TYPES = (
+    PAYMENT_SERVICES,
+    PAYMENT_SERVICE_EXCEPTIONS,
+    *CHILD_TYPES.values(),
+    *OBSERVED_TYPES.values(),
+    NAMESPACES,
+    MESH_CONFIGS,
+)
 # Kinds whose absence a pass reports without judging a control Unknown, and that readiness ignores.
 OPTIONAL_TYPES = (MESH_CONFIGS,)
 

@@ -45,6 +45,11 @@ CERTIFICATES = Gauge(
     "payguard_certificates", "Workload certificates by posture (CertificatesReady reasons)", ["posture"]
 )
 
+ACTIVE_EXCEPTIONS = Gauge(
+    "payguard_active_exceptions",
+    "Break-glass PaymentServiceExceptions in force, per PaymentService (for alerts)",
+    ["namespace", "payment_service"],
+)
 CONDITIONS = Gauge(
     "payguard_condition",
     "1 when a PaymentService condition is True, else 0 (for alerts)",
@@ -111,8 +116,14 @@ def record_conditions(*, namespace: str, service: str, conditions: Iterable[tupl
         CONDITIONS.labels(namespace, service, condition_type).set(1 if holds else 0)
 
 
+def record_exceptions(*, namespace: str, service: str, active: int) -> None:
+    ACTIVE_EXCEPTIONS.labels(namespace, service).set(active)
+
+
 def forget_service(*, namespace: str, service: str) -> None:
     """Drops the series of a deleted PaymentService, so dashboards do not show ghosts."""
+    with contextlib.suppress(KeyError):
+        ACTIVE_EXCEPTIONS.remove(namespace, service)
     for labels in list(CONDITIONS._metrics):  # prometheus_client has no API to list label sets
         if labels[:2] == (namespace, service):
             CONDITIONS.remove(*labels)

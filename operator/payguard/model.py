@@ -58,6 +58,11 @@ class DriftPolicy(StrEnum):
     REPORT = "Report"
 
 
+class DeletionPolicy(StrEnum):
+    RETAIN = "Retain"  # keep the last controls, detached and marked, for a successor to adopt
+    DELETE = "Delete"  # remove the controls with the PaymentService (announced)
+
+
 class Protocol(StrEnum):
     TCP = "TCP"
     UDP = "UDP"
@@ -194,6 +199,7 @@ class PaymentService:
     pci_scope: PciScope = PciScope.CDE
     enforcement: Enforcement = Enforcement.ENFORCE
     drift_policy: DriftPolicy = DriftPolicy.REVERT
+    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     trust_domain: str = "cluster.local"
     uid: str = ""
     generation: int = 0

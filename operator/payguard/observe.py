@@ -10,6 +10,7 @@ from payguard.kinds import (
     CHILD_TYPES,
     MESH_CONFIGS,
     NAMESPACES,
+    PAYMENT_SERVICE_EXCEPTIONS,
     PAYMENT_SERVICES,
     PODS,
     SERVICE_ACCOUNTS,
@@ -53,6 +54,15 @@ def observe(
         namespace=cache.get(NAMESPACES.kind, namespace="", name=namespace),
         mesh_config=cache.get(MESH_CONFIGS.kind, namespace=mesh_root_namespace, name=mesh_config_name),
         unobserved=MappingProxyType(unobserved),
+    )
+
+
+def observe_exceptions(service: PaymentService, cache: ObjectCache) -> tuple[Body, ...]:
+    """The PaymentServiceExceptions of the namespace that name this PaymentService, active or not."""
+    return tuple(
+        body
+        for body in cache.list(PAYMENT_SERVICE_EXCEPTIONS.kind, namespaces=[service.namespace])
+        if (body.get("spec") or {}).get("paymentService") == service.name
     )
 
 

@@ -16,6 +16,8 @@ class Outcome:
     UPDATED = "Updated"  # rendered from an older spec (the owner changed it): applied, never drift
     UNCHANGED = "Unchanged"
     REVERTED = "Reverted"
+    UPDATED = "Updated"  # a break-glass exception started or ended: applied on purpose, not drift
+    ADOPTED = "Adopted"  # retained from a deleted PaymentService of this name, now this one's again
     DRIFTED = "Drifted"  # drift left in place (driftPolicy: Report)
     CONFLICT = "Conflict"  # a foreign object holds the name
     FAILED = "Failed"

@@ -19,6 +19,7 @@ from typing import Any
 
 from payguard import metrics
 from payguard.api import ClusterApi
+from payguard.breakglass import annotate, exception_notes, merge_exceptions, read_exception, status_entries
 from payguard.cache import ObjectCache
 from payguard.conditions import Condition, invalid_spec_condition
 from payguard.converge import converge
@@ -26,9 +27,10 @@ from payguard.fights import DriftHistory, Fight
 from payguard.judge import EventNote, condition_notes, event_notes, judge, previous_conditions, status_patch
 from payguard.kinds import PAYMENT_SERVICES
 from payguard.model import Enforcement, InvalidSpec, PaymentService
-from payguard.observe import observe
+from payguard.observe import observe, observe_exceptions
 from payguard.outcome import ChildResult, Outcome
-from payguard.render import render_children
+from payguard.render import render_children, with_rendered_hash
+from payguard.retention import add_finalizer
 from payguard.settings import Platform, RunSettings
 from payguard.snapshot import Snapshot
 from payguard.spec import parse_payment_service
@@ -48,17 +50,21 @@ class PassReport:
     children: list[ChildResult] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     status_written: bool = False
+    finalizer_added: bool = False
     invalid: str = ""
     # When a certificate's posture next changes by the clock alone, so the caller can wake up then.
     next_certificate_change: datetime | None = None
+    # When the next break-glass exception ends, so its allowance is removed right then.
+    next_exception_end: datetime | None = None
 
     @property
     def writes(self) -> int:
-        changed = (Outcome.CREATED, Outcome.UPDATED, Outcome.REVERTED)
+        changed = (Outcome.CREATED, Outcome.UPDATED, Outcome.REVERTED, Outcome.ADOPTED)
         return (
             sum(1 for c in self.children if c.outcome in changed)
             + len(self.pruned)
             + int(self.status_written)
+            + int(self.finalizer_added)
         )
 
 
@@ -116,6 +122,7 @@ def reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
 
 def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     report = PassReport()
+    body = _hold_deletion(body, context, report)
     try:
         service = parse_payment_service(body)
     except InvalidSpec as error:
@@ -123,10 +130,15 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         report.invalid = str(error)
         _write_status(body, [invalid_spec_condition(str(error))], context, report, summaries={})
         return report
-    if context.audit_only:
-        service = dataclasses.replace(service, enforcement=Enforcement.AUDIT)
+    now = context.clock()
 
     # 1. observe
+    exception_bodies = observe_exceptions(service, context.cache)
+    exceptions = [e for e in map(read_exception, exception_bodies) if e is not None]
+    merge = merge_exceptions(body, service, exceptions, now=now)
+    service = merge.service  # with every active break-glass allowance in it
+    if context.audit_only:
+        service = dataclasses.replace(service, enforcement=Enforcement.AUDIT)
     snapshot = observe(
         service,
         context.cache,
@@ -134,11 +146,14 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         mesh_config_name=context.mesh_config_name,
     )
     # 2. converge
-    desired = render_children(service, platform=context.platform)
+    # Hashed again with the exceptions named: their start or end is the owner's change, never drift.
+    desired = tuple(
+        map(with_rendered_hash, annotate(render_children(service, platform=context.platform), merge))
+    )
     done = converge(service, body, desired, snapshot, context.cluster)
     report.children, report.pruned = done.children, done.pruned
+    report.next_exception_end = merge.next_end
     # 3. judge
-    now = context.clock()
     fights = _fights(service, done.children, snapshot, context.drift_history, now=now)
     verdict = judge(
         service,
@@ -157,6 +172,18 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     told = event_notes(done.children, done.pruned, fighting={fight.key for fight in fights})
     for note in told:
         _tell(body, note, context)
+    previous = (body.get("status") or {}).get("exceptions") or []
+    existing = {b["metadata"]["name"] for b in exception_bodies}
+    for item in exception_notes(previous, merge, existing=existing, now=now):
+        _tell(body, EventNote(item.warning, item.reason, "BreakGlass", item.note), context)
+        if not item.warning:  # a break-glass change is logged either way (PCI DSS Req. 10)
+            logger.info(
+                "%s: %s",
+                item.reason,
+                item.note,
+                extra=log_fields(namespace=service.namespace, name=service.name),
+            )
+    metrics.record_exceptions(namespace=service.namespace, service=service.name, active=len(merge.active))
     metrics.record_certificates(
         namespace=service.namespace, service=service.name, postures=verdict.certificates
     )
@@ -165,8 +192,9 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         service=service.name,
         conditions=[(c.type, c.status is True) for c in verdict.conditions],
     )
+    summaries = {**verdict.summaries, "exceptions": status_entries(merge)}
     _write_status(
-        body, verdict.conditions, context, report, summaries=verdict.summaries, told=[n.reason for n in told]
+        body, verdict.conditions, context, report, summaries=summaries, told=[n.reason for n in told]
     )
     return report
 
@@ -193,6 +221,26 @@ def _fights(
     return fights
 
 
+def _hold_deletion(body: Mapping[str, Any], context: PassContext, report: PassReport) -> Mapping[str, Any]:
+    """payguard's finalizer goes on before any control: a deletion then waits until the deletionPolicy
+    has been carried out, instead of garbage collection opening every workload."""
+    operations = add_finalizer(body)
+    if not operations:
+        return body
+    metadata = body["metadata"]
+    live = context.cluster.json_patch(
+        kind=PAYMENT_SERVICES.kind,
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        resource_version=metadata["resourceVersion"],
+        operations=operations,
+    )
+    metrics.WRITES.labels(verb="patch", kind=PAYMENT_SERVICES.kind).inc()
+    report.finalizer_added = True
+    context.cache.advance(PAYMENT_SERVICES.kind, live, from_version=str(metadata["resourceVersion"]))
+    return live
+
+
 def _write_status(
     body: Mapping[str, Any],
     conditions: tuple[Condition, ...] | list[Condition],
@@ -211,6 +259,7 @@ def _write_status(
     live = context.cluster.patch_status(namespace=metadata["namespace"], name=metadata["name"], status=status)
     metrics.WRITES.labels(verb="patch", kind="PaymentService/status").inc()
     report.status_written = True
+    # The next pass must see this status: Events about problems and exceptions are judged against it.
     context.cache.advance(PAYMENT_SERVICES.kind, live, from_version=str(metadata.get("resourceVersion")))
     for note in condition_notes(previous_conditions(body), conditions, told=told):
         _tell(body, note, context)

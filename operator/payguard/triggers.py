@@ -1,9 +1,9 @@
 """Owns the mapping from a watch event to the PaymentServices it affects (pure: reads the cache only).
 
-Our own child wakes its parent; a CertificateRequest wakes the service owning its Certificate; a pod or
-ServiceAccount wakes the services of its namespace that select or declare it; a Service or Namespace wakes
-its namespace's services; anything else (a foreign policy, an issuer, the mesh config) wakes every service
-it may weaken, widen or sign for.
+Our own child wakes its parent; a PaymentServiceException the PaymentService it names; a CertificateRequest
+wakes the service owning its Certificate; a pod or ServiceAccount wakes the services of its namespace that
+select or declare it; a Service or Namespace wakes its namespace's services; anything else (a foreign policy,
+an issuer, the mesh config) wakes every service it may weaken, widen or sign for.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from payguard.kinds import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     NAMESPACES,
+    PAYMENT_SERVICE_EXCEPTIONS,
     PAYMENT_SERVICES,
     PODS,
     SERVICE_ACCOUNTS,
@@ -48,6 +49,9 @@ def affected_services(
     labels = metadata.get("labels") or {}
     if labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(SERVICE_LABEL):
         return [(namespace, labels[SERVICE_LABEL])]
+    if resource.kind == PAYMENT_SERVICE_EXCEPTIONS.kind:
+        target = (obj.get("spec") or {}).get("paymentService")
+        return [(namespace, target)] if isinstance(target, str) and target else []
     if resource.kind == CERTIFICATE_REQUESTS.kind:
         certificate_name = (metadata.get("annotations") or {}).get(CERTIFICATE_NAME_ANNOTATION, "")
         owner = index.get(CERTIFICATES.kind, namespace=namespace, name=certificate_name)

@@ -33,7 +33,13 @@ def test_rendered_chart_is_accepted_by_the_api_server(cluster: TestCluster, valu
     }
 
 
-CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+CLUSTER_SCOPED = {
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
 DOCUMENTED_SERIES = {
     "payguard_reconciles_total",
     "payguard_reconcile_duration_seconds_bucket",
@@ -43,6 +49,7 @@ DOCUMENTED_SERIES = {
     "payguard_drift_repeated_total",
     "payguard_managed_objects",
     "payguard_condition",
+    "payguard_active_exceptions",
     "payguard_certificates",
     "payguard_certificate_expiry_timestamp_seconds",
     "payguard_certificate_renewal_timestamp_seconds",

@@ -387,25 +387,6 @@ def test_removed_workload_has_its_children_pruned(cluster: TestCluster, namespac
         assert get_child(cluster, kind, namespace, "checkout-order-service") is not None
 
 
-def test_deleting_the_payment_service_garbage_collects_its_children(
-    cluster: TestCluster, namespace: str
-) -> None:
-    apply_and_wait_ready(cluster, checkout(namespace))
-
-    custom(cluster).delete_namespaced_custom_object(
-        "payguard.dev", "v1alpha1", namespace, "paymentservices", "checkout"
-    )
-
-    for workload in WORKLOADS:
-        for kind in KINDS:
-            eventually(
-                lambda kind=kind, workload=workload: (
-                    get_child(cluster, kind, namespace, f"checkout-{workload}") is None
-                ),
-                what=f"{kind} checkout-{workload} garbage-collected",
-            )
-
-
 def test_dry_run_annotation_added_by_hand_is_removed(cluster: TestCluster, namespace: str) -> None:
     apply_and_wait_ready(cluster, checkout(namespace))
 

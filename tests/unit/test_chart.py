@@ -23,11 +23,13 @@ def test_helm_lint_passes(values: Path | None) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_chart_crd_is_the_repository_crd() -> None:
-    # `make chart-crds` copies it; this keeps the two from drifting apart.
-    assert (CHART / "crds" / "paymentservice.yaml").read_text() == (
-        REPO / "crds" / "paymentservice.yaml"
-    ).read_text()
+def test_chart_crds_are_the_repository_crds() -> None:
+    # `make chart-crds` copies them; this keeps the two from drifting apart.
+    names = sorted(path.name for path in (REPO / "crds").glob("*.yaml"))
+    assert names == ["paymentservice.yaml", "paymentserviceexception.yaml"]
+    assert sorted(path.name for path in (CHART / "crds").glob("*.yaml")) == names
+    for name in names:
+        assert (CHART / "crds" / name).read_text() == (REPO / "crds" / name).read_text()
 
 
 @pytest.mark.parametrize("values", VALUES, ids=VALUE_IDS)
@@ -141,6 +143,51 @@ def test_monitoring_objects_are_optional() -> None:
     assert {"ServiceMonitor", "PrometheusRule"} <= kinds
 
 
+ADMISSION_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+
+
+def admission_objects(documents: list[dict[str, Any]]) -> dict[str, str]:
+    return {d["metadata"]["name"]: d["kind"] for d in documents if d["kind"] in ADMISSION_KINDS}
+
+
+def test_admission_policies_are_on_by_default_each_with_its_binding() -> None:
+    documents = render()
+    policies = {d["metadata"]["name"]: d for d in documents if d["kind"] == "ValidatingAdmissionPolicy"}
+    bindings = {
+        d["spec"]["policyName"]: d for d in documents if d["kind"] == "ValidatingAdmissionPolicyBinding"
+    }
+    assert sorted(policies) == [
+        "payguard-deletion-guard",
+        "payguard-exception-requester",
+        "payguard-exception-workload",
+    ]
+    assert sorted(bindings) == sorted(policies)
+    assert all(b["spec"]["validationActions"] == ["Deny"] for b in bindings.values())
+    assert all(p["spec"]["failurePolicy"] == "Fail" for p in policies.values())
+    guard = policies["payguard-deletion-guard"]["spec"]
+    assert guard["matchConstraints"]["resourceRules"][0]["operations"] == ["DELETE"]
+    assert "payguard.dev/allow-delete" in guard["validations"][0]["expression"]
+
+
+def test_admission_policies_are_switched_off_by_their_values() -> None:
+    assert admission_objects(render(ALL_OPTIONS)) == {}
+
+
+@pytest.mark.parametrize(
+    ("switch", "remaining"),
+    [
+        ("deletionGuard", {"payguard-exception-requester", "payguard-exception-workload"}),
+        ("exceptions", {"payguard-deletion-guard"}),
+    ],
+)
+def test_each_admission_policy_switch_turns_off_only_its_own(
+    switch: str, remaining: set[str], tmp_path: Path
+) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(f"admissionPolicies: {{{switch}: {{enabled: false}}}}\n")
+    assert set(admission_objects(render(values))) == remaining
+
+
 def alert_names(documents: list[dict[str, Any]]) -> set[str]:
     rule = only(documents, "PrometheusRule")
     return {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]}
@@ -154,4 +201,5 @@ def test_alerts_cover_drift_mtls_certificates_errors_and_operator_down() -> None
         "PayguardCertificateExpired",
         "PayguardReconcileErrors",
         "PayguardOperatorDown",
+        "PayguardBreakGlassExceptionActive",
     } <= alert_names(render(ALL_OPTIONS))

@@ -27,7 +27,7 @@ from pass_world import (
 )
 from payguard.cache import ObjectCache
 from payguard.conditions import ConditionType, Reason
-from payguard.kinds import DRY_RUN_ANNOTATION, MANAGED_BY_LABEL, SERVICE_LABEL, WORKLOAD_LABEL
+from payguard.kinds import DRY_RUN_ANNOTATION, FINALIZER, MANAGED_BY_LABEL, SERVICE_LABEL, WORKLOAD_LABEL
 from payguard.reconcile import PassContext, system_clock
 from payguard.settings import Platform, RunSettings
 
@@ -123,7 +123,8 @@ def test_a_new_payment_service_gets_one_status_patch_with_observed_generation_an
     assert stored[ConditionType.NETWORK_ISOLATED]["reason"] == Reason.APPLIED
     assert stored[ConditionType.IN_SYNC]["reason"] == Reason.NO_DRIFT
     assert report.status_written
-    assert report.writes == 16 + 1
+    assert report.finalizer_added
+    assert report.writes == 1 + 16 + 1  # the finalizer, the children, the status
 
 
 def test_a_second_pass_after_the_watch_delivered_the_writes_sends_nothing() -> None:
@@ -142,6 +143,7 @@ def test_a_second_pass_with_the_stale_body_writes_the_status_again_and_nothing_e
     world = World()
     body = world.create(example("checkout"))
     world.run(body)
+    body["metadata"]["finalizers"] = [FINALIZER]  # stale but for what the first pass added
 
     world.run(body)
 
@@ -332,7 +334,8 @@ def test_an_invalid_new_spec_writes_only_a_status_naming_the_field() -> None:
 
     report = world.run(body)
 
-    assert world.verbs() == ["patch_status", "post_event"]
+    # The finalizer first: a spec payguard cannot read must not let a deletion open the workloads.
+    assert world.verbs() == ["json_patch", "patch_status", "post_event"]
     (event,) = events(world, Reason.INVALID_SPEC)
     assert event["type"] == "Warning" and INVALID_PATH in event["note"]
     assert INVALID_PATH in report.invalid

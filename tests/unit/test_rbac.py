@@ -26,7 +26,9 @@ def test_rules_grant_exactly_what_the_operator_uses() -> None:
         for verb in rule["verbs"]
     }
     writes = {"create", "patch", "delete"}
-    expected = {("payguard.dev", "paymentservices", v) for v in ("list", "watch")}
+    # patch: payguard's finalizer only (the spec is the platform team's)
+    expected = {("payguard.dev", "paymentservices", v) for v in ("list", "watch", "patch")}
+    expected |= {("payguard.dev", "paymentserviceexceptions", v) for v in ("list", "watch")}
     expected |= {
         ("payguard.dev", "paymentservices/status", "patch"),
         ("payguard.dev", "paymentservices/finalizers", "update"),

@@ -12,6 +12,7 @@ from payguard.kinds import (
     CLUSTER_ISSUERS,
     ISSUERS,
     NETWORK_POLICIES,
+    PAYMENT_SERVICE_EXCEPTIONS,
     PAYMENT_SERVICES,
     PEER_AUTHENTICATIONS,
 )
@@ -60,6 +61,15 @@ def test_our_own_child_wakes_exactly_its_parent() -> None:
     child = child_of("refunds", PEER_AUTHENTICATIONS.kind, "refunds-api", "payments")
 
     woken = affected_services(PEER_AUTHENTICATIONS, child, fleet(), mesh_root_namespace=MESH_ROOT)
+
+    assert woken == [("payments", "refunds")]
+
+
+def test_an_exception_wakes_exactly_the_payment_service_it_names() -> None:
+    exception = obj(PAYMENT_SERVICE_EXCEPTIONS.kind, "incident-1", "payments")
+    exception["spec"] = {"paymentService": "refunds", "workload": "api"}
+
+    woken = affected_services(PAYMENT_SERVICE_EXCEPTIONS, exception, fleet(), mesh_root_namespace=MESH_ROOT)
 
     assert woken == [("payments", "refunds")]
 

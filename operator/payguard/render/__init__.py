@@ -5,11 +5,26 @@ from __future__ import annotations
 from payguard.model import Enforcement, PaymentService
 from payguard.render.certificates import certificate
 from payguard.render.istio import authorization_policy, peer_authentication
-from payguard.render.metadata import ChildKind, Manifest, child_key, rendered_hash, with_rendered_hash
+from payguard.render.metadata import (
+    ChildKind,
+    Manifest,
+    child_key,
+    owner_reference,
+    rendered_hash,
+    with_rendered_hash,
+)
 from payguard.render.network import network_policy
 from payguard.settings import Platform
 
-__all__ = ["ChildKind", "Manifest", "child_key", "render_children", "rendered_hash"]
+__all__ = [
+    "ChildKind",
+    "Manifest",
+    "child_key",
+    "owner_reference",
+    "render_children",
+    "rendered_hash",
+    "with_rendered_hash",
+]
 
 
 def render_children(service: PaymentService, *, platform: Platform) -> tuple[Manifest, ...]:

@@ -102,9 +102,13 @@ def child_manifest(
 
 def with_rendered_hash(manifest: Manifest) -> Manifest:
     """The manifest carrying a digest of itself, so a later pass can tell its own older rendering (to
-    update) from someone else's edit (drift)."""
-    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    update) from someone else's edit (drift). The owner is left out of the digest: a PaymentService created
+    again under the same name (new uid) adopting retained controls is not a change of what they enforce."""
     metadata = manifest["metadata"]
+    annotations = {k: v for k, v in metadata.get("annotations", {}).items() if k != RENDERED_HASH_ANNOTATION}
+    digested = {k: v for k, v in metadata.items() if k != "ownerReferences"}
+    rendered = {**manifest, "metadata": {**digested, "annotations": annotations}}
+    digest = hashlib.sha256(json.dumps(rendered, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     annotations = {**metadata.get("annotations", {}), RENDERED_HASH_ANNOTATION: digest[:16]}
     return {**manifest, "metadata": {**metadata, "annotations": annotations}}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from payguard.model import DriftPolicy, Enforcement, PaymentService, PciScope
+from payguard.model import DeletionPolicy, DriftPolicy, Enforcement, PaymentService, PciScope
 from payguard.spec.certificates import parse_certificates, parse_go_duration
 from payguard.spec.readers import DNS_LABEL, DNS_SUBDOMAIN, enum, mapping, optional_string, required_string
 from payguard.spec.workloads import check_references, parse_workloads
@@ -22,7 +22,15 @@ from payguard.spec.workloads import check_references, parse_workloads
 __all__ = ["parse_go_duration", "parse_payment_service"]
 
 _SPEC_FIELDS = frozenset(
-    {"pciScope", "enforcement", "driftPolicy", "trustDomain", "workloads", "certificates"}
+    {
+        "pciScope",
+        "enforcement",
+        "driftPolicy",
+        "deletionPolicy",
+        "trustDomain",
+        "workloads",
+        "certificates",
+    }
 )
 
 
@@ -51,6 +59,7 @@ def parse_payment_service(body: Mapping[str, Any]) -> PaymentService:
         pci_scope=enum(spec, "pciScope", "spec", PciScope, default=PciScope.CDE),
         enforcement=enum(spec, "enforcement", "spec", Enforcement, default=Enforcement.ENFORCE),
         drift_policy=enum(spec, "driftPolicy", "spec", DriftPolicy, default=DriftPolicy.REVERT),
+        deletion_policy=enum(spec, "deletionPolicy", "spec", DeletionPolicy, default=DeletionPolicy.RETAIN),
         trust_domain=trust_domain,
         workloads=workloads,
         certificates=parse_certificates(spec.get("certificates"), "spec.certificates"),
