@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -24,6 +24,7 @@ from payguard.api import ApiError
 from payguard.eventseries import EventSeries
 from payguard.kinds import CHILD_TYPES, FIELD_MANAGER, PAYMENT_SERVICES, REPORTING_CONTROLLER, ResourceType
 from payguard.ratelimit import RateLimiter
+from payguard.watchstream import ResourceExpiredError, WatchStream
 
 logger = logging.getLogger(__name__)
 
@@ -372,35 +373,6 @@ class Cluster:
         body.setdefault("apiVersion", resource.api_version)
         body.setdefault("kind", resource.kind)
         return body
-
-
-class ResourceExpiredError(ApiError):
-    """410: the resourceVersion a watch asked for is compacted away; only a fresh list tells the truth."""
-
-
-class WatchStream:
-    """The events of one watch request, one decoded JSON object per line; `close` ends it from any thread."""
-
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
-        self._response = response
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        pending = b""
-        try:
-            for chunk in self._response.stream(amt=None, decode_content=True):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield json.loads(line)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
-            raise ApiError("Watch", 0, f"watch broken: {error}") from None
-        finally:
-            self._response.release_conn()
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):  # closing from another thread may race the reader
-            self._response.shutdown()
 
 
 def _json_pointer(keys: tuple[str, ...]) -> str:

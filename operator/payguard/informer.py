@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from payguard.api import ApiError
-from payguard.cluster import Cluster, ResourceExpiredError, WatchStream
+from payguard.cluster import Cluster
 from payguard.kinds import ResourceType, crd_name
+from payguard.watchstream import ResourceExpiredError, WatchStream
 
 logger = logging.getLogger(__name__)
 FIRST_RETRY_SECONDS = 0.2
