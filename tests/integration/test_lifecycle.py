@@ -75,34 +75,41 @@ def canary_collected(cluster: TestCluster, namespace: str) -> bool:
 
 @contextmanager
 def network_policy_watch(cluster: TestCluster, namespace: str) -> Iterator[list[tuple[str, str, str]]]:
-    """Every NetworkPolicy event in the namespace from now on, as (type, name, resourceVersion)."""
+    """Every NetworkPolicy event in the namespace from now on, as (type, name, resourceVersion). A watch the
+    connection drops resumes from the last resourceVersion it saw, so no event falls in between; one that
+    cannot resume (410) is recorded as BROKEN, because the events in the gap are unknown."""
     api = client.NetworkingV1Api(cluster.api_client)
-    listed = api.list_namespaced_network_policy(namespace)
+    last = api.list_namespaced_network_policy(namespace).metadata.resource_version
     seen: list[tuple[str, str, str]] = []
-    stream = watch.Watch()
-    started = threading.Event()
+    stop = threading.Event()
+    streams: list[watch.Watch] = []
 
     def follow() -> None:
-        started.set()
-        try:
-            for event in stream.stream(
-                api.list_namespaced_network_policy,
-                namespace,
-                resource_version=listed.metadata.resource_version,
-                timeout_seconds=300,
-            ):
-                obj = event["object"]
-                seen.append((event["type"], obj.metadata.name, obj.metadata.resource_version))
-        except Exception as error:  # recorded: a test must not pass on a watch that broke
-            seen.append(("BROKEN", str(error), ""))
+        nonlocal last
+        while not stop.is_set():
+            stream = watch.Watch()
+            streams.append(stream)
+            try:
+                for event in stream.stream(
+                    api.list_namespaced_network_policy, namespace, resource_version=last, timeout_seconds=60
+                ):
+                    obj = event["object"]
+                    seen.append((event["type"], obj.metadata.name, obj.metadata.resource_version))
+                    last = obj.metadata.resource_version
+            except ApiException as error:  # 410 and the like: the gap cannot be filled
+                seen.append(("BROKEN", str(error), ""))
+                return
+            except Exception:  # the connection ended: resume from `last` on a new one
+                continue
 
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
-    started.wait()
     try:
         yield seen
     finally:
-        stream.stop()
+        stop.set()
+        for stream in streams:
+            stream.stop()
 
 
 def test_retain_keeps_every_control_detached_and_marked_and_a_successor_adopts_them_without_a_gap(
@@ -112,6 +119,11 @@ def test_retain_keeps_every_control_detached_and_marked_and_a_successor_adopts_t
     assert FINALIZER in service["metadata"]["finalizers"]
     canary_owned_by(cluster, namespace, service)
     names = [f"checkout-{workload}" for workload in WORKLOADS]
+    uids = {
+        (kind, name): get_child(cluster, kind, namespace, name)["metadata"]["uid"]  # type: ignore[index]
+        for name in names
+        for kind in KINDS
+    }
 
     with network_policy_watch(cluster, namespace) as seen:
         delete_service(cluster, namespace)
@@ -149,6 +161,7 @@ def test_retain_keeps_every_control_detached_and_marked_and_a_successor_adopts_t
                 [owner] = child["metadata"]["ownerReferences"]
                 assert (owner["uid"], owner["controller"]) == (uid, True)
                 assert "payguard.dev/retained" not in child["metadata"]["labels"]
+                assert child["metadata"]["uid"] == uids[(kind, name)], f"{kind} {name} was recreated"
                 # One write: the adoption. Nothing else moved the object.
                 assert int(child["metadata"]["resourceVersion"]) > int(before[(kind, name)])
         assert events(cluster, namespace, "Adopted")
