@@ -147,11 +147,17 @@ def annotate(manifests: Sequence[dict[str, Any]], merge: Merge) -> list[dict[str
     return annotated
 
 
+STATUS_LIMIT = 64  # the CRD's maxItems for status.exceptions: one entry more and the whole status is refused
+
+
 def status_entries(merge: Merge) -> list[dict[str, Any]]:
-    """status.exceptions: who asked, what it allows, why, and until when; refused ones say why not."""
-    entries = [_entry(item, ACTIVE, "") for item in merge.active]
-    entries += [_entry(item, REFUSED, message) for item, message in merge.refused]
-    return sorted(entries, key=lambda entry: entry["name"])
+    """status.exceptions: who asked, what it allows, why, and until when; refused ones say why not. Beyond
+    the CRD's limit the active ones (what is open right now) win over the refused ones."""
+    active = sorted((_entry(item, ACTIVE, "") for item in merge.active), key=lambda entry: entry["name"])
+    refused = sorted(
+        (_entry(item, REFUSED, message) for item, message in merge.refused), key=lambda entry: entry["name"]
+    )
+    return sorted((active + refused)[:STATUS_LIMIT], key=lambda entry: entry["name"])
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from payguard import metrics
 from payguard.breakglass import (
     ACTIVE,
     REFUSED,
+    STATUS_LIMIT,
     exception_notes,
     merge_exceptions,
     read_exception,
@@ -247,3 +248,19 @@ def test_an_exception_is_applied_and_removed_under_drift_policy_report_too() -> 
     restored = world.cluster.get("AuthorizationPolicy", "payments", "checkout-order-service")
     assert restored is not None and restored["spec"] == base["spec"]
     assert "DriftDetected" not in {e["reason"] for e in world.cluster.events}
+
+
+def test_status_keeps_within_the_crds_limit_and_every_active_exception_stays_listed() -> None:
+    crd = yaml.safe_load((Path(__file__).parents[2] / "crds" / "paymentservice.yaml").read_text())
+    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert status["properties"]["exceptions"]["maxItems"] == STATUS_LIMIT
+    refused = [exception_body(f"refused-{i:02}", workload="nobody") for i in range(STATUS_LIMIT)]
+    active = [exception_body(f"active-{i}") for i in range(3)]
+    merge = merged(*refused, *active)
+    assert (len(merge.active), len(merge.refused)) == (3, STATUS_LIMIT)
+
+    entries = status_entries(merge)
+
+    assert len(entries) == STATUS_LIMIT
+    assert [e["name"] for e in entries if e["state"] == ACTIVE] == ["active-0", "active-1", "active-2"]
+    assert [e["name"] for e in entries] == sorted(e["name"] for e in entries)
