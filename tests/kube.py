@@ -128,3 +128,38 @@ def _ca_pem(cluster: dict[str, Any], *, base: Path) -> bytes:
         return base64.b64decode(cluster["certificate-authority-data"])
     path = Path(cluster["certificate-authority"])
     return (path if path.is_absolute() else base / path).read_bytes()
+
+
+@dataclass(frozen=True)
+class Named:
+    name: str
+
+
+@dataclass(frozen=True)
+class EventView:
+    """An events.k8s.io/v1 Event read as plain JSON: the client's model refuses the real cert-manager's Events
+    (eventTime null), which share the test namespaces with payguard's."""
+
+    metadata: Named
+    type: str
+    reason: str
+    note: str
+    reporting_controller: str
+    regarding: Named | None
+
+
+def list_events(cluster: TestCluster, namespace: str) -> list[EventView]:
+    listed = client.CustomObjectsApi(cluster.api_client).list_namespaced_custom_object(
+        "events.k8s.io", "v1", namespace, "events"
+    )
+    return [
+        EventView(
+            metadata=Named(item["metadata"]["name"]),
+            type=item.get("type", ""),
+            reason=item.get("reason", ""),
+            note=item.get("note", ""),
+            reporting_controller=item.get("reportingController", ""),
+            regarding=Named(item["regarding"].get("name", "")) if item.get("regarding") else None,
+        )
+        for item in listed.get("items", [])
+    ]

@@ -25,7 +25,7 @@ from test_reconcile import (
 )
 
 from conftest import OperatorLog
-from kube import TestCluster
+from kube import EventView, TestCluster, list_events
 from operator_harness import eventually
 from payguard.settings import RunSettings
 
@@ -47,8 +47,8 @@ def service_gone(cluster: TestCluster, namespace: str, name: str = "checkout") -
     return False
 
 
-def events(cluster: TestCluster, namespace: str, reason: str) -> list[Any]:
-    items = client.EventsV1Api(cluster.api_client).list_namespaced_event(namespace).items
+def events(cluster: TestCluster, namespace: str, reason: str) -> list[EventView]:
+    items = list_events(cluster, namespace)
     return [e for e in items if e.reason == reason and e.reporting_controller == "payguard.dev/operator"]
 
 

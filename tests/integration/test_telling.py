@@ -29,7 +29,7 @@ from test_reconcile import (
 )
 
 from conftest import OperatorLog
-from kube import TestCluster
+from kube import TestCluster, list_events
 from localcluster import free_port
 from operator_harness import SEPARATE_SELECTOR, OperatorProcess, eventually
 
@@ -39,7 +39,7 @@ QUIET_SECONDS = 3  # long enough for a few more passes to tell something twice, 
 
 
 def payguard_events(cluster: TestCluster, namespace: str) -> list[Any]:
-    events = client.EventsV1Api(cluster.api_client).list_namespaced_event(namespace).items
+    events = list_events(cluster, namespace)
     return [e for e in events if e.regarding and e.regarding.name == "checkout"]
 
 
