@@ -20,8 +20,8 @@ from localcluster import LocalCluster
 from operator_harness import OperatorProcess, eventually
 from payguard.drift import detect_drift
 from payguard.kinds import CHILD_TYPES, MANAGED_BY_LABEL, SERVICE_LABEL
+from payguard.platform import Platform
 from payguard.render import render_children
-from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "checkout.yaml"

@@ -13,8 +13,8 @@ from fake_cluster import FakeCluster
 from mesh_pods import enrolment, namespace_manifest
 from payguard.cache import ObjectCache
 from payguard.fights import DriftHistory
+from payguard.platform import Platform
 from payguard.reconcile import PassContext, PassReport, reconcile
-from payguard.settings import Platform
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC)

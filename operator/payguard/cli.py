@@ -4,14 +4,28 @@ and evidence serve CI, GitOps, on-call and auditors (each lives in its own modul
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import TypeVar
 
 from payguard import __version__
-from payguard.settings import LabelRequirement, Labels, Platform, RunSettings
+from payguard.platform import (
+    ISTIOD,
+    KUBE_DNS,
+    Platform,
+    PlatformError,
+    ServicePort,
+    parse_destination,
+    parse_network,
+    parse_ports,
+)
+from payguard.settings import LabelRequirement, RunSettings
 from payguard.tools import check, diff, evidence, explain, graph, render
+
+_Value = TypeVar("_Value")
 
 # The subcommands beyond `run`: each module has SUMMARY, EXAMPLES, add_arguments(parser) and main(args).
 TOOLS: dict[str, ModuleType] = {
@@ -109,43 +123,95 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the platform essentials live (cluster DNS, istiod): every workload's egress allows them."""
-    platform = Platform()
-    parser.add_argument(
-        "--dns-namespace", default=platform.dns_namespace, help="namespace of the cluster DNS pods"
+    """Where the platform essentials live (cluster DNS, istiod, a separate mesh CA): every workload's egress
+    allows them. Repeatable flags replace the default once given; README.md has examples per platform."""
+    group = parser.add_argument_group(
+        "platform", "where the essentials every workload must reach live, and the cluster's networks"
     )
-    parser.add_argument(
-        "--dns-labels",
-        type=parse_labels,
-        default=platform.dns_pod_labels,
-        metavar="KEY=VALUE[,...]",
-        help=f"labels of the cluster DNS pods (default: {_labels_text(platform.dns_pod_labels)})",
+    pods_or_ip = "NAMESPACE/KEY=VALUE[,...]|IP[/PREFIX]"
+    group.add_argument(
+        "--dns",
+        action="append",
+        type=_checked(parse_destination),
+        metavar=pods_or_ip,
+        help=f"cluster DNS pods or a node-local address (repeatable; default: {KUBE_DNS})",
     )
-    parser.add_argument(
-        "--dns-port", type=int, default=platform.dns_port, help="cluster DNS port (UDP and TCP)"
+    group.add_argument(
+        "--dns-port",
+        action="append",
+        type=_checked(functools.partial(parse_ports, default_protocols=("UDP", "TCP"))),
+        metavar="PORT[/PROTOCOL]",
+        help="cluster DNS port, UDP and TCP unless a protocol is named (repeatable; default: 53)",
     )
-    parser.add_argument("--istiod-namespace", default=platform.mesh_namespace, help="namespace of istiod")
-    parser.add_argument(
-        "--istiod-labels",
-        type=parse_labels,
-        default=platform.mesh_pod_labels,
-        metavar="KEY=VALUE[,...]",
-        help=f"labels of the istiod pods (default: {_labels_text(platform.mesh_pod_labels)})",
+    group.add_argument(
+        "--istiod",
+        action="append",
+        type=_checked(parse_destination),
+        metavar=pods_or_ip,
+        help=f"the mesh control plane's pods (repeatable; default: {ISTIOD})",
     )
-    parser.add_argument(
-        "--istiod-port", type=int, default=platform.mesh_port, help="istiod's xDS and certificate port"
+    group.add_argument(
+        "--istiod-port",
+        action="append",
+        type=_checked(functools.partial(parse_ports, default_protocols=("TCP",))),
+        metavar="PORT[/PROTOCOL]",
+        help="istiod's xDS and certificate port (repeatable; default: 15012)",
     )
+    group.add_argument(
+        "--mesh-ca",
+        action="append",
+        type=_checked(parse_destination),
+        metavar=pods_or_ip,
+        help="a mesh CA apart from istiod, e.g. istio-csr (repeatable; needs --mesh-ca-port)",
+    )
+    group.add_argument(
+        "--mesh-ca-port",
+        action="append",
+        type=_checked(functools.partial(parse_ports, default_protocols=("TCP",))),
+        metavar="PORT[/PROTOCOL]",
+        help="the mesh CA's port (repeatable)",
+    )
+    for flag, what in (("--pod-cidr", "pod"), ("--service-cidr", "Service")):
+        group.add_argument(
+            flag,
+            action="append",
+            type=_checked(parse_network),
+            metavar="CIDR",
+            help=f"the cluster's {what} network (repeatable): egress CIDRs overlapping it are InvalidSpec",
+        )
 
 
 def platform_from(args: argparse.Namespace) -> Platform:
+    """The platform the flags describe; PlatformError names the flag when two flags disagree."""
+    if bool(args.mesh_ca) != bool(args.mesh_ca_port):
+        raise PlatformError("--mesh-ca and --mesh-ca-port go together: where the mesh CA runs, and its port")
+    default = Platform()
     return Platform(
-        dns_namespace=args.dns_namespace,
-        dns_pod_labels=args.dns_labels,
-        dns_port=args.dns_port,
-        mesh_namespace=args.istiod_namespace,
-        mesh_pod_labels=args.istiod_labels,
-        mesh_port=args.istiod_port,
+        dns=tuple(args.dns or default.dns),
+        dns_ports=_unique(args.dns_port) or default.dns_ports,
+        mesh=tuple(args.istiod or default.mesh),
+        mesh_ports=_unique(args.istiod_port) or default.mesh_ports,
+        mesh_ca=tuple(args.mesh_ca or ()),
+        mesh_ca_ports=_unique(args.mesh_ca_port),
+        pod_cidrs=tuple(args.pod_cidr or ()),
+        service_cidrs=tuple(args.service_cidr or ()),
     )
+
+
+def _unique(groups: list[tuple[ServicePort, ...]] | None) -> tuple[ServicePort, ...]:
+    return tuple(dict.fromkeys(port for group in groups or () for port in group))
+
+
+def _checked(parse: Callable[[str], _Value]) -> Callable[[str], _Value]:
+    """argparse shows ArgumentTypeError's message after the flag's name; a ValueError it would hide."""
+
+    def read(text: str) -> _Value:
+        try:
+            return parse(text)
+        except PlatformError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return read
 
 
 def _add_tools(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -199,18 +265,6 @@ def parse_selector(text: str) -> tuple[LabelRequirement, ...]:
     return tuple(sorted(requirements, key=str))
 
 
-def parse_labels(text: str) -> Labels:
-    """`k8s-app=kube-dns,tier=dns` -> (("k8s-app", "kube-dns"), ("tier", "dns")): pod labels to match."""
-    requirements = parse_selector(text)
-    if not requirements or not all(r.equals for r in requirements):
-        raise argparse.ArgumentTypeError(f"wants KEY=VALUE[,KEY=VALUE] labels, got {text!r}")
-    return tuple((r.key, r.value) for r in requirements)
-
-
-def _labels_text(labels: Labels) -> str:
-    return ",".join(f"{key}={value}" for key, value in labels)
-
-
 def run_operator(run_settings: RunSettings, *, log_level: str, log_format: str) -> int:
     # Imported here so `payguard --help` works without loading kopf and the handlers.
     from payguard import handlers  # noqa: PLC0415
@@ -248,11 +302,16 @@ def configure_logging(*, level: str, json_lines: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "run":
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from(args) if args.command == "run" else None
+        if args.command in PLATFORM_TOOLS:
+            args.platform = platform_from(args)
+    except PlatformError as error:
+        parser.error(str(error))
+    if settings is not None:
         level = "DEBUG" if args.verbose else args.log_level
-        return run_operator(settings_from(args), log_level=level, log_format=args.log_format)
-    if args.command in PLATFORM_TOOLS:
-        args.platform = platform_from(args)
+        return run_operator(settings, log_level=level, log_format=args.log_format)
     result: int = args.handler(args)
     return result

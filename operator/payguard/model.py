@@ -26,11 +26,6 @@ MIN_IPV4_PREFIX = 16
 MIN_IPV6_PREFIX = 48
 # The Istio sidecar listens here (admin, inbound capture, health, metrics); never open these to callers.
 ISTIO_RESERVED_PORTS = range(15000, 15091)
-# Instance-metadata endpoints hand out node credentials; no egress rule may include them.
-METADATA_ADDRESSES = tuple(
-    ipaddress.ip_address(address)
-    for address in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
-)
 
 
 class InvalidSpec(ValueError):  # noqa: N818 - matches the condition reason InvalidSpec

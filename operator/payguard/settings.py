@@ -5,19 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-Labels = tuple[tuple[str, str], ...]
+from payguard.platform import Labels, Platform
 
-
-@dataclass(frozen=True)
-class Platform:
-    """Where the essentials live that every workload must reach, so default-deny never locks it out."""
-
-    dns_namespace: str = "kube-system"
-    dns_pod_labels: Labels = (("k8s-app", "kube-dns"),)
-    dns_port: int = 53  # allowed over UDP and TCP
-    mesh_namespace: str = "istio-system"
-    mesh_pod_labels: Labels = (("app", "istiod"),)
-    mesh_port: int = 15012  # istiod's xDS and certificate-signing port
+# Labels and Platform moved to payguard.platform; still importable from here.
+__all__ = ["LabelRequirement", "Labels", "Platform", "RunSettings"]
 
 
 @dataclass(frozen=True)

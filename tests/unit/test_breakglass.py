@@ -24,8 +24,8 @@ from payguard.breakglass import (
 )
 from payguard.drift import detect_drift
 from payguard.kinds import EXCEPTIONS_ANNOTATION, PAYMENT_SERVICE_EXCEPTIONS, RENDERED_HASH_ANNOTATION
+from payguard.platform import Platform
 from payguard.render import render_children
-from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 
 CREATED = datetime(2031, 3, 4, 5, 0, 0, tzinfo=UTC)

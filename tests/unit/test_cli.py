@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 
 import pytest
 
 from payguard.cli import build_parser, parse_selector, settings_from
+from payguard.platform import KUBE_DNS, Destination, ServicePort
 from payguard.settings import LabelRequirement, Platform, RunSettings
 
 
@@ -83,31 +85,45 @@ def test_platform_flags_reach_the_settings() -> None:
     args = build_parser().parse_args(
         [
             "run",
-            "--dns-namespace",
-            "openshift-dns",
-            "--dns-labels",
-            "dns.operator.openshift.io/daemonset-dns=default",
+            "--dns",
+            "openshift-dns/dns.operator.openshift.io/daemonset-dns=default",
             "--dns-port",
             "5353",
-            "--istiod-namespace",
-            "mesh",
-            "--istiod-labels",
-            "app=istiod,istio.io/rev=canary",
+            "--istiod",
+            "mesh/app=istiod,istio.io/rev=canary",
             "--istiod-port",
             "15010",
+            "--istiod-port",
+            "15012",
+            "--mesh-ca",
+            "cert-manager/app=cert-manager-istio-csr",
+            "--mesh-ca-port",
+            "6443",
+            "--pod-cidr",
+            "10.244.0.0/16",
+            "--service-cidr",
+            "10.96.0.0/12",
+            "--service-cidr",
+            "fd00:96::/108",
         ]
     )
     assert settings_from(args).platform == Platform(
-        dns_namespace="openshift-dns",
-        dns_pod_labels=(("dns.operator.openshift.io/daemonset-dns", "default"),),
-        dns_port=5353,
-        mesh_namespace="mesh",
-        mesh_pod_labels=(("app", "istiod"), ("istio.io/rev", "canary")),
-        mesh_port=15010,
+        dns=(Destination("openshift-dns", (("dns.operator.openshift.io/daemonset-dns", "default"),)),),
+        dns_ports=(ServicePort(5353, "UDP"), ServicePort(5353, "TCP")),
+        mesh=(Destination("mesh", (("app", "istiod"), ("istio.io/rev", "canary"))),),
+        mesh_ports=(ServicePort(15010), ServicePort(15012)),
+        mesh_ca=(Destination("cert-manager", (("app", "cert-manager-istio-csr"),)),),
+        mesh_ca_ports=(ServicePort(6443),),
+        pod_cidrs=(ipaddress.ip_network("10.244.0.0/16"),),
+        service_cidrs=(ipaddress.ip_network("10.96.0.0/12"), ipaddress.ip_network("fd00:96::/108")),
     )
     assert settings_from(build_parser().parse_args(["run"])).platform == Platform()
 
 
-def test_platform_labels_refuse_a_not_equals_term() -> None:
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["run", "--dns-labels", "k8s-app!=kube-dns"])
+def test_node_local_dns_is_an_address_next_to_kube_dns() -> None:
+    args = build_parser().parse_args(
+        ["run", "--dns", "169.254.20.10", "--dns", "kube-system/k8s-app=kube-dns", "--dns-port", "53"]
+    )
+    platform = settings_from(args).platform
+    assert platform.dns == (Destination(cidr="169.254.20.10/32"), KUBE_DNS)
+    assert platform.dns_ports == (ServicePort(53, "UDP"), ServicePort(53, "TCP"))

@@ -28,8 +28,9 @@ from pass_world import (
 from payguard.cache import ObjectCache
 from payguard.conditions import ConditionType, Reason
 from payguard.kinds import DRY_RUN_ANNOTATION, FINALIZER, MANAGED_BY_LABEL, SERVICE_LABEL, WORKLOAD_LABEL
+from payguard.platform import Destination, Platform, ServicePort
 from payguard.reconcile import PassContext, system_clock
-from payguard.settings import Platform, RunSettings
+from payguard.settings import RunSettings
 
 
 def set_mtls_mode(mode: str) -> Callable[[dict[str, Any]], None]:
@@ -229,12 +230,10 @@ def test_audit_only_prunes_the_peer_authentications_and_network_policies_an_enfo
 
 def test_a_non_default_platform_reaches_the_network_policy_egress() -> None:
     platform = Platform(
-        dns_namespace="openshift-dns",
-        dns_pod_labels=(("dns.operator.openshift.io/daemonset-dns", "default"),),
-        dns_port=5353,
-        mesh_namespace="istio-canary",
-        mesh_pod_labels=(("app", "istiod"), ("istio.io/rev", "canary")),
-        mesh_port=15013,
+        dns=(Destination("openshift-dns", (("dns.operator.openshift.io/daemonset-dns", "default"),)),),
+        dns_ports=(ServicePort(5353, "UDP"), ServicePort(5353, "TCP")),
+        mesh=(Destination("istio-canary", (("app", "istiod"), ("istio.io/rev", "canary"))),),
+        mesh_ports=(ServicePort(15013),),
     )
     world = World(platform=platform)
     body = world.create(example("minimal"))
@@ -265,7 +264,9 @@ def test_a_non_default_platform_reaches_the_network_policy_egress() -> None:
 
 
 def test_pass_context_from_settings_carries_every_setting() -> None:
-    platform = Platform(dns_namespace="openshift-dns", dns_port=5353, mesh_namespace="istio-canary")
+    platform = Platform(
+        dns=(Destination(cidr="169.254.20.10/32"),), mesh=(Destination("istio-canary", (("app", "istiod"),)),)
+    )
     settings = RunSettings(
         audit_only=True,
         platform=platform,

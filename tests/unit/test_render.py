@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from payguard.model import InvalidSpec, PaymentService
+from payguard.platform import Destination, Platform, ServicePort
 from payguard.render import Manifest, child_key, render_children
-from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -328,11 +328,9 @@ def test_cidr_egress_lists_only_declared_ports() -> None:
 
 def test_platform_override_moves_the_essential_egress() -> None:
     platform = Platform(
-        dns_namespace="dns",
-        dns_pod_labels=(("app", "coredns"),),
-        mesh_namespace="mesh",
-        mesh_pod_labels=(("istio", "pilot"),),
-        mesh_port=15010,
+        dns=(Destination("dns", (("app", "coredns"),)),),
+        mesh=(Destination("mesh", (("istio", "pilot"),)),),
+        mesh_ports=(ServicePort(15010),),
     )
     children = render_children(service(workload("api")), platform=platform)
     egress = only(children, "NetworkPolicy", "checkout-api")["spec"]["egress"]

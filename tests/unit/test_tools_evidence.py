@@ -15,9 +15,9 @@ import yaml
 import pki
 from payguard.cli import main
 from payguard.kinds import CERTIFICATE_NAME_ANNOTATION, CERTIFICATE_REVISION_ANNOTATION
+from payguard.platform import Platform
 from payguard.render import render_children
 from payguard.render.metadata import ChildKind
-from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 from payguard.tools.bundle import SUMS, UnsafeBundleError, bundle_files
 from payguard.tools.pci import canonical_sha256, evidence_of

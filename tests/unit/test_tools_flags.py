@@ -42,12 +42,22 @@ def test_graph_platform_flags_move_the_essentials(tmp_path: Path) -> None:
     default, moved = tmp_path / "default.dot", tmp_path / "moved.dot"
     assert main(["graph", "-f", str(CHECKOUT), "-o", str(default)]) == 0
     argv = ["graph", "-f", str(CHECKOUT), "-o", str(moved)]
-    assert (
-        main([*argv, "--dns-namespace", "coredns", "--dns-port", "5353", "--istiod-namespace", "mesh"]) == 0
-    )
-    assert "cluster DNS (kube-system:53)" in default.read_text()
-    assert "cluster DNS (coredns:5353)" in moved.read_text()
-    assert "istiod (mesh:15012)" in moved.read_text()
+    moves = [
+        "--dns",
+        "169.254.20.10",
+        "--dns",
+        "coredns/app=dns",
+        "--dns-port",
+        "5353",
+        "--istiod",
+        "mesh/app=x",
+    ]
+    assert main([*argv, *moves]) == 0
+    assert "cluster DNS (kube-system)" in default.read_text()
+    assert "53/UDP,TCP" in default.read_text()
+    assert "cluster DNS (169.254.20.10/32, coredns)" in moved.read_text()
+    assert "5353/UDP,TCP" in moved.read_text()
+    assert "mesh control plane (mesh)" in moved.read_text()
 
 
 def explain(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:

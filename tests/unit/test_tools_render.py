@@ -81,7 +81,15 @@ def test_render_reads_standard_input(
 def test_platform_flags_move_the_essential_egress_like_the_operator_flags(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    main(["render", "-f", str(REPO / "examples" / "minimal.yaml"), "--dns-namespace", "openshift-dns"])
+    main(
+        [
+            "render",
+            "-f",
+            str(REPO / "examples" / "minimal.yaml"),
+            "--dns",
+            "openshift-dns/dns.operator.openshift.io/daemonset-dns=default",
+        ]
+    )
     (policy,) = [c for c in yaml.safe_load_all(capsys.readouterr().out) if c["kind"] == "NetworkPolicy"]
     dns = policy["spec"]["egress"][-2]["to"][0]["namespaceSelector"]["matchLabels"]
     assert dns == {"kubernetes.io/metadata.name": "openshift-dns"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from payguard.model import Enforcement, PaymentService
+from payguard.platform import Platform
 from payguard.render.certificates import certificate
 from payguard.render.istio import authorization_policy, peer_authentication
 from payguard.render.metadata import (
@@ -14,7 +15,6 @@ from payguard.render.metadata import (
     with_rendered_hash,
 )
 from payguard.render.network import network_policy
-from payguard.settings import Platform
 
 __all__ = [
     "ChildKind",

@@ -6,8 +6,8 @@ from typing import Any
 
 from payguard.kinds import NAMESPACE_NAME_LABEL
 from payguard.model import Caller, EgressRule, PaymentService, Workload
+from payguard.platform import Destination, Platform
 from payguard.render.metadata import ChildKind, Manifest, child_manifest
-from payguard.settings import Labels, Platform
 
 
 def network_policy(service: PaymentService, workload: Workload, *, platform: Platform) -> Manifest:
@@ -57,24 +57,21 @@ def _egress_rule(service: PaymentService, rule: EgressRule) -> dict[str, Any]:
 
 
 def _essential_egress(platform: Platform) -> list[dict[str, Any]]:
-    dns = {
-        "to": [_pods_in(platform.dns_namespace, platform.dns_pod_labels)],
-        "ports": [
-            {"port": platform.dns_port, "protocol": "UDP"},
-            {"port": platform.dns_port, "protocol": "TCP"},
-        ],
-    }
-    mesh = {
-        "to": [_pods_in(platform.mesh_namespace, platform.mesh_pod_labels)],
-        "ports": [{"port": platform.mesh_port, "protocol": "TCP"}],
-    }
-    return [dns, mesh]
+    return [
+        {
+            "to": [_destination(destination) for destination in essential.destinations],
+            "ports": [{"port": item.port, "protocol": item.protocol} for item in essential.ports],
+        }
+        for essential in platform.essentials()
+    ]
 
 
-def _pods_in(namespace: str, labels: Labels) -> dict[str, Any]:
+def _destination(destination: Destination) -> dict[str, Any]:
+    if destination.cidr:
+        return {"ipBlock": {"cidr": destination.cidr}}
     return {
-        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
-        "podSelector": {"matchLabels": dict(labels)},
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: destination.namespace}},
+        "podSelector": {"matchLabels": dict(destination.pod_labels)},
     }
 
 

@@ -21,7 +21,6 @@ from payguard.model import (
     MAX_PORTS,
     MAX_SELECTOR_LABELS,
     MAX_WORKLOADS,
-    METADATA_ADDRESSES,
     MIN_IPV4_PREFIX,
     MIN_IPV6_PREFIX,
     Caller,
@@ -33,6 +32,7 @@ from payguard.model import (
     Protocol,
     Workload,
 )
+from payguard.platform import METADATA_ADDRESSES
 from payguard.spec.readers import (
     DNS_LABEL,
     DNS_SUBDOMAIN,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from payguard.model import Enforcement, PaymentService
-from payguard.settings import Platform
+from payguard.platform import Platform, ports_text
 
 WORKLOAD, PRINCIPAL, NETWORK, ESSENTIAL = "workload", "principal", "network", "essential"
 
@@ -41,20 +41,19 @@ class CallGraph:
 
 def call_graph(services: Sequence[PaymentService], *, platform: Platform) -> CallGraph:
     graph = CallGraph()
-    dns = graph.add(
-        Node(
-            f"dns:{platform.dns_namespace}",
-            f"cluster DNS ({platform.dns_namespace}:{platform.dns_port})",
-            ESSENTIAL,
+    essentials = [
+        (
+            graph.add(
+                Node(
+                    f"essential:{essential.name}",
+                    f"{essential.name} ({', '.join(d.cidr or d.namespace for d in essential.destinations)})",
+                    ESSENTIAL,
+                )
+            ),
+            ports_text(essential.ports),
         )
-    )
-    mesh = graph.add(
-        Node(
-            f"mesh:{platform.mesh_namespace}",
-            f"istiod ({platform.mesh_namespace}:{platform.mesh_port})",
-            ESSENTIAL,
-        )
-    )
+        for essential in platform.essentials()
+    ]
     for service in services:
         audit = service.enforcement is Enforcement.AUDIT
         for workload in service.workloads:
@@ -81,8 +80,7 @@ def call_graph(services: Sequence[PaymentService], *, platform: Platform) -> Cal
                     graph.edges.append(
                         Edge(key, target, "egress only", highlight="no caller rule on the target")
                     )
-            graph.edges.append(Edge(key, dns, "53/UDP,TCP"))
-            graph.edges.append(Edge(key, mesh, str(platform.mesh_port)))
+            graph.edges += [Edge(key, target, ports) for target, ports in essentials]
     return graph
 
 

@@ -19,10 +19,10 @@ from payguard.api import ApiError
 from payguard.cluster import Cluster, connect
 from payguard.kinds import CHILD_TYPES, PAYMENT_SERVICES, SERVICE_LABEL
 from payguard.model import PaymentService
+from payguard.platform import Platform
 from payguard.posture.objects import is_owned_by
 from payguard.render import render_children
 from payguard.render.metadata import child_key
-from payguard.settings import Platform
 from payguard.tools.render import add_input_arguments, parse_services
 from payguard.tools.sources import SourceError, read_documents
 

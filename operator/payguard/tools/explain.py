@@ -15,9 +15,9 @@ from typing import Any
 from payguard.api import ApiError
 from payguard.kinds import AUTHORIZATION_POLICIES, NETWORK_POLICIES, PAYMENT_SERVICES, PEER_AUTHENTICATIONS
 from payguard.model import InvalidSpec, PaymentService, Principal, Workload
+from payguard.platform import Platform
 from payguard.posture.objects import namespace_of
 from payguard.posture.scopes import DEFAULT_MESH_ROOT_NAMESPACE
-from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 from payguard.tools.layers import (
     ALLOWED,

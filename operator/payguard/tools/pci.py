@@ -19,9 +19,9 @@ from cryptography import x509
 
 from payguard.kinds import PCI_REQUIREMENTS_ANNOTATION, RENDERED_HASH_ANNOTATION, WORKLOAD_LABEL
 from payguard.model import DriftPolicy, Enforcement, PaymentService
+from payguard.platform import Platform
 from payguard.posture.certificates import pair_requests, parse_issued_certificate
 from payguard.render.metadata import ChildKind
-from payguard.settings import Platform
 from payguard.tools.callgraph import call_graph
 
 FORMAT_VERSION = "payguard.dev/evidence/v1"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import yaml
 
 from payguard.model import InvalidSpec, PaymentService
+from payguard.platform import Platform
 from payguard.render import Manifest, render_children
-from payguard.settings import Platform
 from payguard.spec import parse_payment_service
 from payguard.tools.sources import Document, SourceError, path_keys, read_documents
 
