@@ -34,6 +34,7 @@ from payguard.retention import add_finalizer
 from payguard.settings import Platform, RunSettings
 from payguard.snapshot import Snapshot
 from payguard.spec import parse_payment_service
+from payguard.spec.networks import check_cluster_networks
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     body = _hold_deletion(body, context, report)
     try:
         service = parse_payment_service(body)
+        check_cluster_networks(service, context.platform.cluster_networks())
     except InvalidSpec as error:
         # Keep the last good controls: nothing is applied or pruned until the spec is valid again.
         report.invalid = str(error)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import yaml
 
 from payguard.model import InvalidSpec, PaymentService
-from payguard.platform import Platform
+from payguard.platform import Network, Platform
 from payguard.render import Manifest, render_children
 from payguard.spec import parse_payment_service
+from payguard.spec.networks import check_cluster_networks
 from payguard.tools.sources import Document, SourceError, path_keys, read_documents
 
 
@@ -31,16 +32,22 @@ class Unreadable:
 
 
 def parse_services(
-    documents: Sequence[Document], *, namespace: str | None
+    documents: Sequence[Document],
+    *,
+    namespace: str | None,
+    networks: Sequence[tuple[str, Network]] = (),
 ) -> tuple[list[PaymentService], list[Unreadable]]:
-    """Each PaymentService document as the operator reads it; `namespace` fills in a missing namespace."""
+    """Each PaymentService document as the operator reads it; `namespace` fills in a missing namespace,
+    and egress CIDRs overlapping the cluster `networks` (--pod-cidr, --service-cidr) are refused."""
     services, refused = [], []
     for document in documents:
         if not document.is_payment_service:
             continue
         body = with_default_namespace(document.body, namespace)
         try:
-            services.append(parse_payment_service(body))
+            service = parse_payment_service(body)
+            check_cluster_networks(service, networks)
+            services.append(service)
         except InvalidSpec as error:
             refused.append(Unreadable(document, error))
     return services, refused
@@ -101,7 +108,8 @@ def main(args: argparse.Namespace) -> int:
     except SourceError as error:
         print(f"payguard render: {error}", file=sys.stderr)
         return 2
-    services, refused = parse_services(documents, namespace=args.namespace)
+    networks = args.platform.cluster_networks()
+    services, refused = parse_services(documents, namespace=args.namespace, networks=networks)
     for failure in refused:
         print(f"payguard render: {failure} (run payguard check for every error)", file=sys.stderr)
     if refused:

@@ -1,0 +1,84 @@
+"""--pod-cidr / --service-cidr: an egress CIDR overlapping the cluster's networks is InvalidSpec naming the
+field, in the operator (keeping the last good controls) and in `payguard render`."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pass_world import CHILD_KINDS, World, conditions, example
+from payguard.cli import main
+from payguard.conditions import ConditionType, Reason
+from payguard.platform import Platform
+
+REPO = Path(__file__).resolve().parents[2]
+PROCESSOR = "spec.workloads[3].egress[0].cidr"  # checkout's settlement-gateway -> 203.0.113.0/24
+
+
+def cluster_networks(*, pods: str = "", services: str = "") -> Platform:
+    return Platform(
+        pod_cidrs=(ipaddress.ip_network(pods),) if pods else (),
+        service_cidrs=(ipaddress.ip_network(services),) if services else (),
+    )
+
+
+@pytest.mark.parametrize(
+    ("platform", "flag"),
+    [
+        (cluster_networks(pods="203.0.112.0/23"), "--pod-cidr"),  # contains the processor's network
+        (cluster_networks(services="203.0.113.128/25"), "--service-cidr"),  # inside it
+    ],
+)
+def test_an_egress_cidr_overlapping_a_cluster_network_is_invalid_spec(platform: Platform, flag: str) -> None:
+    world = World(platform=platform)
+    body = world.create(example("checkout"))
+
+    report = world.run(body)
+
+    assert PROCESSOR in report.invalid and flag in report.invalid
+    ready = conditions(world.latest(body))[ConditionType.READY]
+    assert (ready["status"], ready["reason"]) == ("False", Reason.INVALID_SPEC)
+    assert PROCESSOR in ready["message"]
+    for kind in CHILD_KINDS:
+        assert world.cluster.stored(kind) == []
+
+
+def test_networks_that_do_not_overlap_or_are_another_family_change_nothing() -> None:
+    platform = Platform(
+        pod_cidrs=(ipaddress.ip_network("10.244.0.0/16"), ipaddress.ip_network("fd00:10::/56")),
+        service_cidrs=(ipaddress.ip_network("10.96.0.0/12"),),
+    )
+    world = World(platform=platform)
+    body = world.create(example("checkout"))
+
+    assert not world.run(body).invalid
+    assert len(world.cluster.stored("NetworkPolicy")) == 4
+
+
+def test_configuring_an_overlapping_cluster_network_keeps_the_last_good_controls() -> None:
+    world = World()
+    body = world.settled("checkout")
+    children = {kind: world.cluster.stored(kind) for kind in CHILD_KINDS}
+    restarted = dataclasses.replace(world.context, platform=cluster_networks(pods="203.0.113.0/24"))
+
+    report = world.run(body, restarted)
+
+    assert PROCESSOR in report.invalid
+    assert world.verbs() == ["patch_status", "post_event"]  # the InvalidSpec condition and Warning
+    assert {kind: world.cluster.stored(kind) for kind in CHILD_KINDS} == children
+
+
+def test_render_refuses_an_overlapping_cidr_naming_the_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["render", "-f", str(REPO / "examples" / "checkout.yaml")]
+    assert main([*argv, "--pod-cidr", "203.0.113.0/24"]) == 1
+    assert PROCESSOR in capsys.readouterr().err
+    assert main([*argv, "--pod-cidr", "10.244.0.0/16"]) == 0
+    rendered: list[dict[str, Any]] = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert len(rendered) == 16
