@@ -29,7 +29,7 @@ from payguard.posture.certificates import (
 )
 from payguard.posture.mesh import WorkloadMesh, mesh_posture
 from payguard.posture.mtls import MTLSPosture, effective_mtls
-from payguard.posture.privilege import least_privilege_findings
+from payguard.posture.privilege import least_privilege_findings, namespace_wide_callers
 from payguard.posture.trust import trust_domain_check
 from payguard.render.certificates import certificate_secret_name
 from payguard.render.metadata import ChildKind
@@ -281,6 +281,10 @@ def _summaries(
         by_workload[certificate.workload]["certificate"] = certificate.summary()
     for posture in mtls:
         by_workload[posture.workload]["mtls"] = posture.mode
+    for workload in service.workloads:
+        findings = namespace_wide_callers(workload)
+        if findings:
+            by_workload[workload.name]["findings"] = findings
     for child in children:
         field_name = _SUMMARY_FIELDS.get(child.kind)
         if field_name:

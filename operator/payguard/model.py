@@ -135,6 +135,10 @@ class Caller:
     ports: tuple[int, ...] = ()
     methods: tuple[HttpMethod, ...] = ()
     paths: tuple[str, ...] = ()
+    # A principal's pods at L3 (NetworkPolicy), which cannot see ServiceAccounts: sorted (key, value)
+    # pairs. Without a pod selector, L3 admits the principal's whole namespace and L7 checks the identity.
+    pod_selector: tuple[tuple[str, str], ...] = ()
+    namespace_labels: tuple[tuple[str, str], ...] = ()  # more labels its namespace must carry
 
 
 @dataclass(frozen=True)

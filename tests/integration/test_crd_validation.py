@@ -318,6 +318,39 @@ INVALID = [
         id="principal-default-sa",
     ),
     pytest.param(
+        put(CALLER, {"principal": {"namespace": "edge", "serviceAccount": "gw", "selector": {}}}),
+        "spec.workloads[1].callers[0].principal.selector",
+        "should have at least 1 properties",
+        id="principal-selector-empty",
+    ),
+    pytest.param(
+        put(CALLER, {"principal": {"namespace": "edge", "serviceAccount": "gw", "selector": {"app": "a b"}}}),
+        "spec.workloads[1].callers[0].principal.selector.app",
+        "should match",
+        id="principal-selector-bad-value",
+    ),
+    pytest.param(
+        put(CALLER, {"principal": {"namespace": "edge", "serviceAccount": "gw", "selector": {"-x": "a"}}}),
+        "spec.workloads[1].callers[0].principal.selector",
+        "label key",
+        id="principal-selector-bad-key",
+    ),
+    pytest.param(
+        put(
+            CALLER,
+            {
+                "principal": {
+                    "namespace": "edge",
+                    "serviceAccount": "gw",
+                    "namespaceLabels": {"kubernetes.io/metadata.name": "other"},
+                }
+            },
+        ),
+        "spec.workloads[1].callers[0].principal.namespaceLabels",
+        "must not set kubernetes.io/metadata.name",
+        id="principal-namespace-labels-rename",
+    ),
+    pytest.param(
         put(CALLER, {"principal": {"serviceAccount": "gw"}}),
         "spec.workloads[1].callers[0].principal.namespace",
         "Required value",

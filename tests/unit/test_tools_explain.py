@@ -200,7 +200,7 @@ OTHER_EXAMPLES = [
         "POST",
         "/v1/refunds/7",
         {
-            "network (L3/L4)": ("allowed", "NetworkPolicy payments/refunds-refund-api ingress[0]"),
+            "network (L3/L4)": ("allowed", "NetworkPolicy payments/refunds-refund-api ingress[1]"),
             "authorization (L7)": ("denied", "AuthorizationPolicy payments/refunds-refund-api"),
         },
         "denied",

@@ -257,3 +257,15 @@ def _service_account_widenings(
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def namespace_wide_callers(workload: Workload) -> list[str]:
+    """Informational, not a widening: principal callers that name no pods, so the NetworkPolicy (which
+    cannot see a ServiceAccount) admits their whole namespace and only L7 checks the identity."""
+    return [
+        f"callers[{index}] {caller.principal.namespace}/{caller.principal.service_account}: L3 admits "
+        f"every pod of namespace {caller.principal.namespace}, L7 enforces the identity "
+        "(principal.selector narrows L3 to its pods)"
+        for index, caller in enumerate(workload.callers)
+        if caller.principal is not None and not caller.pod_selector
+    ]

@@ -30,10 +30,13 @@ def _ingress_rule(service: PaymentService, workload: Workload, caller: Caller) -
     if caller.workload is not None:
         peer = {"podSelector": {"matchLabels": service.workload(caller.workload).match_labels}}
     else:
-        # A principal is a ServiceAccount, which L3 cannot see: admit its namespace here and let the
-        # AuthorizationPolicy check the exact identity at L7.
+        # A principal is a ServiceAccount, which L3 cannot see: admit its pods when the spec names them,
+        # else its whole namespace, and let the AuthorizationPolicy check the exact identity at L7.
         assert caller.principal is not None
-        peer = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: caller.principal.namespace}}}
+        namespace = {NAMESPACE_NAME_LABEL: caller.principal.namespace, **dict(caller.namespace_labels)}
+        peer = {"namespaceSelector": {"matchLabels": namespace}}
+        if caller.pod_selector:
+            peer["podSelector"] = {"matchLabels": dict(caller.pod_selector)}
     rule: dict[str, Any] = {"from": [peer]}
     ports = _ports(workload, caller.ports or workload.port_numbers())
     if ports:

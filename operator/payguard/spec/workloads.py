@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from payguard.kinds import NAMESPACE_NAME_LABEL
 from payguard.model import (
     ISTIO_RESERVED_PORTS,
     MAX_CALLERS,
@@ -55,7 +56,7 @@ _PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._~!$&()+,;=:@/*-]*")
 _WORKLOAD_FIELDS = frozenset({"name", "selector", "serviceAccount", "ports", "callers", "egress"})
 _PORT_FIELDS = frozenset({"name", "port", "protocol"})
 _CALLER_FIELDS = frozenset({"workload", "principal", "ports", "methods", "paths"})
-_PRINCIPAL_FIELDS = frozenset({"namespace", "serviceAccount"})
+_PRINCIPAL_FIELDS = frozenset({"namespace", "serviceAccount", "selector", "namespaceLabels"})
 _EGRESS_FIELDS = frozenset({"workload", "cidr", "ports"})
 
 
@@ -202,17 +203,35 @@ def _parse_caller(item: Mapping[str, Any], path: str, *, declared_ports: set[int
     paths_raw = list_(item.get("paths"), f"{path}.paths", max_items=MAX_PATHS, min_items=1)
     paths = tuple(_http_path(raw, f"{path}.paths[{index}]") for index, raw in enumerate(paths_raw))
     check_unique(paths, f"{path}.paths")
+    pod_selector: tuple[tuple[str, str], ...] = ()
+    namespace_labels: tuple[tuple[str, str], ...] = ()
+    if principal is not None:
+        principal = mapping(principal, f"{path}.principal")
+        if "selector" in principal:
+            pod_selector = _parse_selector(principal["selector"], f"{path}.principal.selector")
+        if "namespaceLabels" in principal:
+            namespace_labels = _namespace_labels(principal["namespaceLabels"], f"{path}.principal")
     return Caller(
         workload=None
         if workload is None
         else required_string(item, "workload", path, pattern=DNS_LABEL, max_length=61),
-        principal=None
-        if principal is None
-        else _parse_principal(mapping(principal, f"{path}.principal"), f"{path}.principal"),
+        principal=None if principal is None else _parse_principal(principal, f"{path}.principal"),
         ports=ports,
         methods=methods,
         paths=paths,
+        pod_selector=pod_selector,
+        namespace_labels=namespace_labels,
     )
+
+
+def _namespace_labels(value: object, path: str) -> tuple[tuple[str, str], ...]:
+    labels = _parse_selector(value, f"{path}.namespaceLabels")
+    if any(key == NAMESPACE_NAME_LABEL for key, _ in labels):
+        raise InvalidSpec(
+            f"{path}.namespaceLabels",
+            f"must not set {NAMESPACE_NAME_LABEL}: the namespace is principal.namespace",
+        )
+    return labels
 
 
 def _parse_principal(item: Mapping[str, Any], path: str) -> Principal:

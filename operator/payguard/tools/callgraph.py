@@ -67,10 +67,10 @@ def call_graph(services: Sequence[PaymentService], *, platform: Platform) -> Cal
                     assert caller.principal is not None
                     text = f"{caller.principal.namespace}/{caller.principal.service_account}"
                     source = graph.add(Node(f"principal:{text}", text, PRINCIPAL))
-                    # L3 cannot see a ServiceAccount: the NetworkPolicy admits the caller's whole namespace.
-                    graph.edges.append(
-                        Edge(source, key, operation, highlight="L3 admits the whole namespace")
-                    )
+                    # L3 cannot see a ServiceAccount: without a pod selector the NetworkPolicy admits the
+                    # caller's whole namespace.
+                    wide = "" if caller.pod_selector else "L3 admits the whole namespace"
+                    graph.edges.append(Edge(source, key, operation, highlight=wide))
             for rule in workload.egress:
                 if rule.cidr is not None:
                     target = graph.add(Node(f"network:{rule.cidr}", str(rule.cidr), NETWORK))
