@@ -10,6 +10,12 @@ import pytest
 import yaml
 
 from chart_tools import ALL_OPTIONS, CHART, KUBE_VERSION, REPO, only, render, run_helm
+from payguard.cli import build_parser, settings_from
+from payguard.platform import Platform
+from payguard.render import render_children
+from payguard.spec import parse_payment_service
+
+MINIMAL = yaml.safe_load((REPO / "examples" / "minimal.yaml").read_text())
 
 VALUES = [None, ALL_OPTIONS]
 VALUE_IDS = ["default-values", "all-options"]
@@ -114,9 +120,73 @@ def test_every_option_reaches_the_operator_arguments() -> None:
         "--liveness=http://0.0.0.0:8181/healthz",
         "--selector=payguard.dev/enabled=true,tier=cde,",
         "--audit-only",
+        "--dns=169.254.20.10",
+        "--dns=dns-system/app=coredns",
+        "--dns-port=53",
+        "--dns-port=5353/UDP",
+        "--istiod=istio-canary/app=istiod,istio.io/rev=1-24",
+        "--istiod-port=15012",
+        "--istiod-port=15010/TCP",
+        "--mesh-ca=cert-manager/app.kubernetes.io/name=cert-manager-istio-csr",
+        "--mesh-ca-port=6443",
+        "--pod-cidr=10.244.0.0/16",
+        "--service-cidr=10.96.0.0/12",
+        "--service-cidr=fd00:10:96::/108",
         "--namespace=payments",
         "--namespace=edge",
     ]
+
+
+@pytest.mark.parametrize("values", VALUES, ids=VALUE_IDS)
+def test_the_platform_values_become_the_operator_platform(values: Path | None) -> None:
+    """The chart's arguments, read by payguard's own parser, move every workload's essential egress."""
+    args = only(render(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    platform = settings_from(build_parser().parse_args(args)).platform
+    egress = [
+        rule
+        for child in render_children(parse_payment_service(MINIMAL), platform=platform)
+        if child["kind"] == "NetworkPolicy"
+        for rule in child["spec"]["egress"]
+    ]
+    if values is None:
+        assert platform == Platform()
+        return
+    assert egress == [
+        {
+            "to": [
+                {"ipBlock": {"cidr": "169.254.20.10/32"}},
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "dns-system"}},
+                    "podSelector": {"matchLabels": {"app": "coredns"}},
+                },
+            ],
+            "ports": [
+                {"port": 53, "protocol": "UDP"},
+                {"port": 53, "protocol": "TCP"},
+                {"port": 5353, "protocol": "UDP"},
+            ],
+        },
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-canary"}},
+                    "podSelector": {"matchLabels": {"app": "istiod", "istio.io/rev": "1-24"}},
+                }
+            ],
+            "ports": [{"port": 15012, "protocol": "TCP"}, {"port": 15010, "protocol": "TCP"}],
+        },
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "cert-manager"}},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "cert-manager-istio-csr"}},
+                }
+            ],
+            "ports": [{"port": 6443, "protocol": "TCP"}],
+        },
+    ]
+    assert [str(n) for n in platform.pod_cidrs] == ["10.244.0.0/16"]
+    assert [str(n) for n in platform.service_cidrs] == ["10.96.0.0/12", "fd00:10:96::/108"]
 
 
 def test_operator_network_policy_allows_only_dns_api_server_and_scrapers() -> None:
@@ -129,7 +199,21 @@ def test_operator_network_policy_allows_only_dns_api_server_and_scrapers() -> No
         }
     ]
     dns, api_server = policy["egress"]
-    assert {p["port"] for p in dns["ports"]} == {53}
+    # The operator's own DNS egress is operator.platform.dns, the same as every workload's.
+    assert dns == {
+        "to": [
+            {"ipBlock": {"cidr": "169.254.20.10/32"}},
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "dns-system"}},
+                "podSelector": {"matchLabels": {"app": "coredns"}},
+            },
+        ],
+        "ports": [
+            {"port": 53, "protocol": "UDP"},
+            {"port": 53, "protocol": "TCP"},
+            {"port": 5353, "protocol": "UDP"},
+        ],
+    }
     assert api_server == {
         "to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}, {"ipBlock": {"cidr": "172.18.0.2/32"}}],
         "ports": [{"port": 6443, "protocol": "TCP"}],

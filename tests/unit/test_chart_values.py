@@ -68,6 +68,31 @@ def test_kubernetes_before_1_30_is_refused_with_the_reason(version: str) -> None
             "minimum",
         ),
         ("networkPolicy.apiServer.ports[0]=0", "/networkPolicy/apiServer/ports/0", "minimum"),
+        ("operator.platform.dns.ports[0].port=0", "/operator/platform/dns/ports/0/port", "minimum"),
+        ("operator.platform.istiod.ports[0].port=70000", "/operator/platform/istiod/ports/0/port", "maximum"),
+        (
+            "operator.platform.meshCA.ports[0].protocol=ICMP",
+            "/operator/platform/meshCA/ports/0/protocol",
+            "must be one of",
+        ),
+        ("operator.platform.podCIDRs[0]=10.0.0.1", "/operator/platform/podCIDRs/0", "does not match pattern"),
+        (
+            "operator.platform.serviceCIDRs[0]=any",
+            "/operator/platform/serviceCIDRs/0",
+            "does not match pattern",
+        ),
+        (
+            "operator.platform.istiod.destinations[0].namespace=Istio",
+            "/operator/platform/istiod/destinations/0",
+            "'oneOf' failed",
+        ),
+        (
+            "operator.platform.dns.destinations=null",
+            "/operator/platform/dns",
+            "missing property 'destinations'",
+        ),
+        ("operator.platform.dns.destinations[0]=x", "/operator/platform/dns/destinations/0", "want object"),
+        ("networkPolicy.dns.namespace=x", "/networkPolicy", "'dns' not allowed"),
     ],
 )
 def test_invalid_value_fails_naming_the_value(setting: str, path: str, complaint: str) -> None:
@@ -130,3 +155,14 @@ def test_every_value_has_a_type_and_no_object_takes_unknown_keys() -> None:
         assert "type" in node or "enum" in node, f"{path} has no type"
     for path, node in object_nodes(SCHEMA):
         assert node.get("additionalProperties") is False, f"{path} accepts unknown keys"
+
+
+def test_a_destination_with_both_pods_and_an_address_is_refused(tmp_path: Path) -> None:
+    values = tmp_path / "both.yaml"
+    both = {"namespace": "kube-system", "podLabels": {"k8s-app": "kube-dns"}, "cidr": "169.254.20.10"}
+    values.write_text(yaml.safe_dump({"operator": {"platform": {"dns": {"destinations": [both]}}}}))
+    result = run_helm("template", str(CHART), "--values", str(values))
+    assert result.returncode != 0
+    assert "/operator/platform/dns/destinations/0" in result.stderr and "oneOf" in result.stderr, (
+        result.stderr
+    )
