@@ -213,10 +213,8 @@ def test_platform_flags_move_the_essential_egress(
         operator_kubeconfig,
         [
             *("-n", namespace, "--selector", SEPARATE_SELECTOR),
-            *("--dns-namespace", "openshift-dns", "--dns-port", "5353"),
-            *("--dns-labels", "dns.operator.openshift.io/daemonset-dns=default"),
-            *("--istiod-namespace", "istio-canary", "--istiod-port", "15010"),
-            *("--istiod-labels", "app=istiod,istio.io/rev=canary"),
+            *("--dns", "openshift-dns/dns.operator.openshift.io/daemonset-dns=default", "--dns-port", "5353"),
+            *("--istiod", "istio-canary/app=istiod,istio.io/rev=canary", "--istiod-port", "15010"),
         ],
     )
     wait_reconciled(cluster, namespace)
