@@ -82,3 +82,12 @@ def test_render_refuses_an_overlapping_cidr_naming_the_field(
     assert main([*argv, "--pod-cidr", "10.244.0.0/16"]) == 0
     rendered: list[dict[str, Any]] = list(yaml.safe_load_all(capsys.readouterr().out))
     assert len(rendered) == 16
+
+
+def test_graph_refuses_an_overlapping_cidr_like_the_operator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["graph", "-f", str(REPO / "examples" / "checkout.yaml"), "-o", str(tmp_path / "g.dot")]
+    assert main([*argv, "--service-cidr", "203.0.113.0/24"]) == 2
+    assert PROCESSOR in capsys.readouterr().err
+    assert main(argv) == 0

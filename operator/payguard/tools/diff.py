@@ -134,7 +134,8 @@ def main(args: argparse.Namespace) -> int:
     except SourceError as error:
         print(f"payguard diff: {error}", file=sys.stderr)
         return 2
-    services, refused = parse_services(documents, namespace=args.namespace)
+    networks = args.platform.cluster_networks()
+    services, refused = parse_services(documents, namespace=args.namespace, networks=networks)
     for failure in refused:
         print(f"payguard diff: {failure} (run payguard check for every error)", file=sys.stderr)
     if refused:

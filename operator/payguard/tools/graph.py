@@ -187,7 +187,10 @@ def main(args: argparse.Namespace) -> int:
 def _offline(args: argparse.Namespace) -> list[PaymentService]:
     if not args.filename:
         raise ValueError("give -f FILE (offline) or --live")
-    services, refused = parse_services(read_documents(args.filename), namespace=args.namespace)
+    networks = args.platform.cluster_networks()
+    services, refused = parse_services(
+        read_documents(args.filename), namespace=args.namespace, networks=networks
+    )
     if refused:
         raise ValueError(f"{refused[0]} (run payguard check)")
     return services
