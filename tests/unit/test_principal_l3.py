@@ -3,11 +3,15 @@ NetworkPolicy; without a selector the status notes, per workload, that L3 admits
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pass_world import World, conditions, example
+from payguard.cli import main
 from payguard.conditions import ConditionType
 from payguard.model import InvalidSpec
 from payguard.platform import Platform
@@ -103,3 +107,20 @@ def test_the_call_graph_highlights_only_the_namespace_wide_principal() -> None:
         "principal:support-tools/refund-console": "",
         "principal:support-tools/refund-auditor": "L3 admits the whole namespace",
     }
+
+
+def test_explain_places_a_principal_at_the_pods_its_selector_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = refunds(selector={"app": "console"})
+    body["spec"]["workloads"][0]["callers"][1]["principal"]["selector"] = {"app": "auditor"}
+    path = tmp_path / "refunds.yaml"
+    path.write_text(yaml.safe_dump(body))
+    argv = ["explain", "--from", "support-tools/refund-auditor", "--to", "refund-api", "--port", "8443"]
+    main([*argv, "--method", "GET", "--path", "/v1/refunds/7", "-f", str(path), "-o", "json"])
+    layers = {layer["layer"]: layer for layer in json.loads(capsys.readouterr().out)["layers"]}
+    network = layers["network (L3/L4)"]
+    assert (network["verdict"], network["decided_by"]) == (
+        "allowed",
+        "NetworkPolicy payments/refunds-refund-api ingress[1]",
+    )

@@ -119,6 +119,16 @@ def parse_caller(text: str, *, service: PaymentService, services: Sequence[Payme
             ),
             None,
         )
+        if labels is None:  # else the pods the spec names for this principal (principal.selector), if any
+            labels = next(
+                (
+                    dict(c.pod_selector)
+                    for w in service.workloads
+                    for c in w.callers
+                    if c.principal == principal and c.pod_selector
+                ),
+                None,
+            )
         return Caller(
             text=text,
             namespace=namespace,
