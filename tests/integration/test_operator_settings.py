@@ -215,6 +215,7 @@ def test_platform_flags_move_the_essential_egress(
             *("-n", namespace, "--selector", SEPARATE_SELECTOR),
             *("--dns", "openshift-dns/dns.operator.openshift.io/daemonset-dns=default", "--dns-port", "5353"),
             *("--istiod", "istio-canary/app=istiod,istio.io/rev=canary", "--istiod-port", "15010"),
+            *("--mesh-ca", "cert-manager/app=cert-manager-istio-csr", "--mesh-ca-port", "6443"),
         ],
     )
     wait_reconciled(cluster, namespace)
@@ -223,7 +224,7 @@ def test_platform_flags_move_the_essential_egress(
         for p in children(cluster, "NetworkPolicy", namespace)
         if p["metadata"]["name"] == "checkout-order-service"
     ]
-    dns, istiod = policy["spec"]["egress"][-2:]
+    dns, istiod, mesh_ca = policy["spec"]["egress"][-3:]
     assert dns == {
         "to": [
             {
@@ -242,6 +243,30 @@ def test_platform_flags_move_the_essential_egress(
         ],
         "ports": [{"port": 15010, "protocol": "TCP"}],
     }
+    assert mesh_ca == {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "cert-manager"}},
+                "podSelector": {"matchLabels": {"app": "cert-manager-istio-csr"}},
+            }
+        ],
+        "ports": [{"port": 6443, "protocol": "TCP"}],
+    }
+
+
+def test_cluster_network_flags_refuse_an_overlapping_egress_cidr(
+    cluster: TestCluster, namespace: str, operator_kubeconfig: Path, operator: OperatorProcess
+) -> None:
+    cluster.apply(separate_checkout(namespace))  # settlement-gateway's egress: 203.0.113.0/24
+    flags = ["-n", namespace, "--selector", SEPARATE_SELECTOR, "--pod-cidr", "10.244.0.0/16"]
+    operator.start(operator_kubeconfig, [*flags, "--service-cidr", "203.0.112.0/23"])
+
+    service = wait_reconciled(cluster, namespace)
+
+    ready = condition(service, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec"), ready
+    assert "spec.workloads[3].egress[0].cidr" in ready["message"] and "--service-cidr" in ready["message"]
+    assert children(cluster, "NetworkPolicy", namespace) == []
 
 
 def test_an_operator_left_to_itself_exits_cleanly_on_sigterm(
