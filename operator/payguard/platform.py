@@ -44,6 +44,10 @@ class Destination:
     pod_labels: Labels = ()
     cidr: str = ""
 
+    def __post_init__(self) -> None:
+        if bool(self.cidr) == bool(self.namespace) or bool(self.namespace) != bool(self.pod_labels):
+            raise PlatformError(f"a destination is pods (namespace and labels) or an address, got {self!r}")
+
     def __str__(self) -> str:
         if self.cidr:
             return self.cidr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from payguard.cli import main
-from payguard.platform import PlatformError, ServicePort, parse_destination, parse_ports
+from payguard.platform import Destination, PlatformError, ServicePort, parse_destination, parse_ports
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,16 @@ def test_a_destination_is_pods_or_an_address_never_both() -> None:
     assert (pods.namespace, pods.cidr) == ("openshift-dns", "")
     with pytest.raises(PlatformError, match="empty selector"):
         parse_destination("kube-system/,")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"namespace": "kube-system"},
+        {"cidr": "169.254.20.10/32", "namespace": "kube-system", "pod_labels": (("a", "b"),)},
+    ],
+)
+def test_a_destination_built_in_code_is_also_pods_or_an_address(fields: dict[str, object]) -> None:
+    with pytest.raises(PlatformError, match="pods \\(namespace and labels\\) or an address"):
+        Destination(**fields)  # type: ignore[arg-type]

@@ -124,3 +124,23 @@ def test_explain_places_a_principal_at_the_pods_its_selector_names(
         "allowed",
         "NetworkPolicy payments/refunds-refund-api ingress[1]",
     )
+
+
+@pytest.mark.parametrize(
+    ("principal", "complaint"),
+    [
+        (
+            {"namespaceLabels": {"kubernetes.io/metadata.name": "other"}},
+            "must not set kubernetes.io/metadata.name",
+        ),
+        ({"selector": {"-bad": "x"}}, "every key must be a label key"),
+    ],
+)
+def test_check_refuses_a_bad_principal_selector_offline_with_admissions_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], principal: dict[str, Any], complaint: str
+) -> None:
+    path = tmp_path / "refunds.yaml"
+    path.write_text(yaml.safe_dump(refunds(**principal)))
+    assert main(["check", "-f", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{CONSOLE}" in out and complaint in out and "[admission]" in out
