@@ -264,6 +264,7 @@ _CHILD_STATE = {
     Outcome.ADOPTED: "Applied",
     Outcome.UPDATED: "Applied",
 }
+_MAX_FINDINGS = 32  # the CRD's maxItems for status.workloads[].findings: one more and the status is refused
 _SUMMARY_FIELDS = {AUTHORIZATION_POLICIES.kind: "authorization", NETWORK_POLICIES.kind: "network"}
 
 
@@ -283,6 +284,8 @@ def _summaries(
         by_workload[posture.workload]["mtls"] = posture.mode
     for workload in service.workloads:
         findings = namespace_wide_callers(workload)
+        if len(findings) > _MAX_FINDINGS:  # break-glass callers come on top of the spec's 32
+            findings = [*findings[: _MAX_FINDINGS - 1], f"and {len(findings) - _MAX_FINDINGS + 1} more"]
         if findings:
             by_workload[workload.name]["findings"] = findings
     for child in children:

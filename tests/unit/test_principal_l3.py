@@ -3,6 +3,7 @@ NetworkPolicy; without a selector the status notes, per workload, that L3 admits
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import yaml
 from pass_world import World, conditions, example
 from payguard.cli import main
 from payguard.conditions import ConditionType
-from payguard.model import InvalidSpec
+from payguard.judge import _summaries  # the status shape, without a whole pass
+from payguard.model import Caller, InvalidSpec, Principal
 from payguard.platform import Platform
 from payguard.render import render_children
 from payguard.spec import parse_payment_service
@@ -144,3 +146,21 @@ def test_check_refuses_a_bad_principal_selector_offline_with_admissions_message(
     assert main(["check", "-f", str(path)]) == 1
     out = capsys.readouterr().out
     assert f"{CONSOLE}" in out and complaint in out and "[admission]" in out
+
+
+def test_findings_stay_within_the_crds_limit_with_break_glass_callers_on_top() -> None:
+    body = refunds(selector={"app": "console"})
+    callers = body["spec"]["workloads"][0]["callers"]
+    callers[:] = [{"principal": {"namespace": f"team-{i}", "serviceAccount": "client"}} for i in range(32)]
+    service = parse_payment_service(body)
+    extra = [
+        Caller(principal=Principal(namespace=f"incident-{i}", service_account="debugger")) for i in range(5)
+    ]
+    workload = dataclasses.replace(service.workloads[0], callers=(*service.workloads[0].callers, *extra))
+    wide = dataclasses.replace(service, workloads=(workload,))
+
+    summary = _summaries(wide, children=(), mtls=(), certificates=(), mesh=())
+
+    (entry,) = summary["workloads"]
+    assert len(entry["findings"]) == 32
+    assert entry["findings"][-1] == "and 6 more"
