@@ -19,7 +19,9 @@ from typing import Any
 
 from payguard.kinds import EXCEPTIONS_ANNOTATION, WORKLOAD_LABEL
 from payguard.model import InvalidSpec, PaymentService
+from payguard.platform import Network
 from payguard.spec import parse_go_duration, parse_payment_service
+from payguard.spec.networks import check_cluster_networks
 
 ACTIVE = "Active"
 REFUSED = "Refused"
@@ -107,9 +109,15 @@ def read_exception(body: Mapping[str, Any]) -> ServiceException | None:
 
 
 def merge_exceptions(
-    body: Mapping[str, Any], service: PaymentService, exceptions: Sequence[ServiceException], *, now: datetime
+    body: Mapping[str, Any],
+    service: PaymentService,
+    exceptions: Sequence[ServiceException],
+    *,
+    now: datetime,
+    networks: Sequence[tuple[str, Network]] = (),
 ) -> Merge:
-    """Adds each active exception, oldest first, to the body; keeps only those the spec rules accept."""
+    """Adds each active exception, oldest first, to the body; keeps only those the spec rules accept
+    (an egress CIDR overlapping the cluster `networks` is refused, as in the spec)."""
     merged_body = copy.deepcopy(dict(body))
     merge = Merge(service=service)
     for item in sorted(exceptions, key=lambda e: (e.starts, e.name)):
@@ -120,6 +128,7 @@ def merge_exceptions(
             if candidate is None:
                 raise InvalidSpec("spec.workload", f"PaymentService has no workload named {item.workload!r}")
             widened = parse_payment_service(candidate)
+            check_cluster_networks(widened, networks)
         except InvalidSpec as error:
             merge.refused.append((item, _exception_path(str(error), item)))
             continue

@@ -137,7 +137,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     # 1. observe
     exception_bodies = observe_exceptions(service, context.cache)
     exceptions = [e for e in map(read_exception, exception_bodies) if e is not None]
-    merge = merge_exceptions(body, service, exceptions, now=now)
+    merge = merge_exceptions(body, service, exceptions, now=now, networks=context.platform.cluster_networks())
     service = merge.service  # with every active break-glass allowance in it
     if context.audit_only:
         service = dataclasses.replace(service, enforcement=Enforcement.AUDIT)

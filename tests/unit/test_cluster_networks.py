@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ import pytest
 import yaml
 
 from pass_world import CHILD_KINDS, World, conditions, example
+from payguard.breakglass import merge_exceptions, read_exception
 from payguard.cli import main
 from payguard.conditions import ConditionType, Reason
 from payguard.platform import Platform
+from payguard.spec import parse_payment_service
 
 REPO = Path(__file__).resolve().parents[2]
 PROCESSOR = "spec.workloads[3].egress[0].cidr"  # checkout's settlement-gateway -> 203.0.113.0/24
@@ -91,3 +94,44 @@ def test_graph_refuses_an_overlapping_cidr_like_the_operator(
     assert main([*argv, "--service-cidr", "203.0.113.0/24"]) == 2
     assert PROCESSOR in capsys.readouterr().err
     assert main(argv) == 0
+
+
+def test_a_break_glass_egress_overlapping_a_cluster_network_is_refused_naming_its_field() -> None:
+    body = example("checkout")
+    exception = read_exception(
+        {
+            "apiVersion": "payguard.dev/v1alpha1",
+            "kind": "PaymentServiceException",
+            "metadata": {
+                "name": "incident-1",
+                "namespace": "payments",
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+            },
+            "spec": {
+                "paymentService": "checkout",
+                "workload": "order-service",
+                "allow": {"egress": {"cidr": "10.244.3.0/24", "ports": [443]}},
+                "reason": "INC-1",
+                "ticket": "INC-1",
+                "requestedBy": "alice",
+                "duration": "1h",
+            },
+        }
+    )
+    assert exception is not None
+    now = datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
+    service = parse_payment_service(body)
+
+    allowed = merge_exceptions(body, service, [exception], now=now)
+    refused = merge_exceptions(
+        body,
+        service,
+        [exception],
+        now=now,
+        networks=cluster_networks(pods="10.244.0.0/16").cluster_networks(),
+    )
+
+    assert [item.name for item in allowed.active] == ["incident-1"]
+    [(_item, message)] = refused.refused
+    assert message.startswith("spec.allow.egress.cidr") and "--pod-cidr" in message
+    assert refused.service == service
