@@ -2,9 +2,10 @@
 in its NetworkPolicy, and its L7 caller rules moved from ztunnel to a policy bound to its waypoint.
 
 ztunnel enforces only L4 (principals, ports), so a caller rule with methods or paths can be enforced only by
-a waypoint, through a policy with `targetRefs`. Traffic that passed a waypoint reaches the workload's ztunnel
-as the waypoint's identity, so the workload's L4 policy admits the waypoint on the callers' ports and keeps
-L7 callers out of its direct rules: a caller that skips the waypoint meets no rule of its own.
+a waypoint, through a policy with `targetRefs` (Istio turns a selector policy with L7 rules that ztunnel
+would enforce into a DENY). Traffic that passed a waypoint reaches the workload's ztunnel as the waypoint's
+identity, so the workload's L4 policy admits the waypoint on the callers' ports, the waypoint's policy checks
+every caller, and L7 callers stay out of the direct rules: one that skips the waypoint meets no rule.
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ def has_l7_rules(caller: Caller) -> bool:
 def ambient_authorization_policies(
     service: PaymentService, workload: Workload, plane: WorkloadDataplane, *, dry_run: bool
 ) -> list[Manifest]:
-    """The ztunnel (selector) policy, and with L7 callers and a waypoint, the waypoint's (targetRefs)."""
-    if not any(has_l7_rules(caller) for caller in workload.callers):
-        return [authorization_policy(service, workload, dry_run=dry_run)]
+    """The ztunnel (selector) policy, and when a waypoint serves the workload, the waypoint's (targetRefs).
+
+    A waypoint with no policy bound to it forwards everything, and ztunnel sees only the waypoint's
+    identity: so once ztunnel admits the waypoint, the waypoint must check every caller itself.
+    """
     direct = replace(workload, callers=tuple(c for c in workload.callers if not has_l7_rules(c)))
+    if not plane.waypoint_services or not workload.callers:
+        # Without a waypoint nothing can enforce L7 rules: those callers are left out (denied) and the
+        # judge says why. Without callers ztunnel admits nobody, the waypoint neither.
+        return [authorization_policy(service, direct, dry_run=dry_run)]
     ztunnel = authorization_policy(service, direct, dry_run=dry_run)
-    if not plane.waypoint_services:
-        # Nothing can enforce the L7 rules, so those callers are left out (denied); the judge says why.
-        return [ztunnel]
     ztunnel["spec"].setdefault("rules", []).append(_from_waypoints(service, workload, plane.waypoints))
     waypoint = authorization_policy(service, workload, dry_run=dry_run)
     spec = {key: value for key, value in waypoint["spec"].items() if key != "selector"}
@@ -73,7 +77,8 @@ def ambient_network_policy(
         if own.ambient or (caller.workload is not None and planes.of(caller.workload).ambient):
             _add_hbone(rule)
     if own.ambient:
-        ingress += [{"from": [_pods_of(waypoint)], "ports": [dict(_HBONE)]} for waypoint in own.waypoints]
+        if workload.callers:  # callers reach it through its waypoints too; with none, nobody does
+            ingress += [{"from": [_pods_of(w)], "ports": [dict(_HBONE)]} for w in own.waypoints]
         probe_ports = [
             {"port": port.port, "protocol": "TCP"}
             for port in sorted(workload.ports, key=lambda p: p.port)
