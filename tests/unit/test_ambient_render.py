@@ -291,9 +291,7 @@ def test_peer_authentication_stays_strict_in_ambient_mode() -> None:
         assert policy["spec"]["mtls"] == {"mode": "STRICT"}
 
 
-def test_l4_only_workload_behind_a_waypoint_gets_a_waypoint_policy_since_ztunnel_then_admits_the_waypoint() -> (
-    None
-):
+def test_l4_only_workload_behind_a_waypoint_gets_a_waypoint_policy_as_ztunnel_admits_the_waypoint() -> None:
     service = load(REPO / "examples" / "cross-namespace-caller.yaml")
     children = render_children(service, platform=Platform(), dataplanes=ambient_with_waypoint(service))
     name = service.child_name(service.workloads[0])
