@@ -56,6 +56,9 @@ class WorkloadDataplane:
     why: str = "sidecar mode: no istio.io/dataplane-mode=ambient on its namespace or pods"
     # (Service name, its waypoint), sorted by Service name: where L7 rules can be enforced.
     waypoint_services: tuple[tuple[str, Waypoint], ...] = ()
+    # Pods labelled with a waypoint of their own: traffic addressed to them goes through it, where
+    # policies bound to a Service do not apply.
+    pod_waypoints: tuple[str, ...] = ()
 
     @property
     def waypoints(self) -> tuple[Waypoint, ...]:
@@ -104,8 +107,20 @@ def dataplanes(
                 namespace_labels=namespace_labels,
                 live=live,
             )
-        planes[workload.name] = WorkloadDataplane(workload.name, ambient, why, waypoints)
+        planes[workload.name] = WorkloadDataplane(
+            workload.name, ambient, why, waypoints, _pod_waypoints(selected) if ambient else ()
+        )
     return Dataplanes(planes)
+
+
+def _pod_waypoints(pods: list[Body]) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            f"{_metadata(pod).get('name')} ({USE_WAYPOINT_LABEL}={_labels(pod)[USE_WAYPOINT_LABEL]})"
+            for pod in pods
+            if _labels(pod).get(USE_WAYPOINT_LABEL, OPT_OUT) != OPT_OUT
+        )
+    )
 
 
 def _mode(pods: list[Body], namespace: str, namespace_labels: Mapping[str, str]) -> tuple[bool, str]:

@@ -31,7 +31,7 @@ from payguard.posture.mesh import WorkloadMesh, mesh_posture
 from payguard.posture.mtls import MTLSPosture, effective_mtls
 from payguard.posture.privilege import least_privilege_findings
 from payguard.posture.trust import trust_domain_check
-from payguard.posture.waypoints import l7_without_waypoint
+from payguard.posture.waypoints import l7_bypassing_waypoint, l7_without_waypoint
 from payguard.render.certificates import certificate_secret_name
 from payguard.render.metadata import ChildKind
 from payguard.snapshot import Snapshot
@@ -108,6 +108,7 @@ def judge(
             fights=fights,
             previous=previous_conditions(body),
             unenforced_l7=l7_without_waypoint(service, snapshot.dataplanes),
+            bypassed_l7=l7_bypassing_waypoint(service, snapshot.dataplanes),
         ),
         snapshot.unobserved,
     )

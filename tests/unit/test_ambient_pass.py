@@ -160,3 +160,17 @@ def test_foreign_allow_policy_bound_to_the_workloads_waypoint_or_service_widens_
     ]
     sidecar = least_privilege_findings(service, network_policies=[], authorization_policies=policies)
     assert not [w for w in sidecar if w.reason == FOREIGN_AUTHORIZATION_POLICY]
+
+
+def test_a_pod_with_a_waypoint_of_its_own_is_reported_as_bypassing_the_l7_rules() -> None:
+    world, body = ambient_world(waypoint=True)
+
+    def label(pod: dict[str, Any]) -> None:
+        pod["metadata"]["labels"]["istio.io/use-waypoint"] = "pod-waypoint"
+
+    world.cluster.edit("Pod", "payments", "wallet-ledger-0", label)
+    world.cluster.deliver(world.cache)
+    world.run(body)
+    found = conditions(world.latest(body))["AuthorizationEnforced"]
+    assert (found["status"], found["reason"]) == ("False", "WaypointBypass")
+    assert found["message"].startswith("ledger: pods wallet-ledger-0 (istio.io/use-waypoint=pod-waypoint)")

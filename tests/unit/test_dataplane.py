@@ -141,3 +141,13 @@ def test_sidecar_workloads_have_no_waypoints_even_in_a_waypoint_namespace() -> N
 @pytest.mark.parametrize("workload", ["api", "unknown"])
 def test_sidecar_only_answers_sidecar_for_any_workload(workload: str) -> None:
     assert SIDECAR_ONLY.of(workload).ambient is False
+
+
+def test_pods_naming_a_waypoint_of_their_own_are_listed_and_none_is_no_waypoint() -> None:
+    pods = [
+        pod("api-0", "api", **{"istio.io/use-waypoint": "pod-waypoint"}),
+        pod("api-1", "api", **{"istio.io/use-waypoint": "none"}),
+        pod("api-2", "api"),
+    ]
+    plane = dataplanes(service(), namespace=namespace(**AMBIENT), pods=pods, services=[]).of("api")
+    assert plane.pod_waypoints == ("api-0 (istio.io/use-waypoint=pod-waypoint)",)

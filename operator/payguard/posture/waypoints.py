@@ -31,6 +31,22 @@ def l7_without_waypoint(service: PaymentService, planes: Dataplanes) -> tuple[st
     return tuple(findings)
 
 
+def l7_bypassing_waypoint(service: PaymentService, planes: Dataplanes) -> tuple[str, ...]:
+    """Per ambient workload with methods/paths rules whose pods name a waypoint of their own: traffic
+    addressed to those pods passes that waypoint, where payguard's policy (bound to Services) does not
+    apply, and reaches ztunnel as the waypoint, which it admits."""
+    findings = []
+    for workload in service.workloads:
+        plane = planes.of(workload.name)
+        if plane.pod_waypoints and any(c.methods or c.paths for c in workload.callers):
+            pods = ", ".join(plane.pod_waypoints[:5]) + (" and more" if len(plane.pod_waypoints) > 5 else "")
+            findings.append(
+                f"{workload.name}: pods {pods} use a waypoint for traffic addressed to them, where the "
+                f"methods/paths rules bound to its Services do not apply; remove the pod label"
+            )
+    return tuple(findings)
+
+
 def waypoint_binding(policy: Mapping[str, Any], plane: WorkloadDataplane) -> str | None:
     """How a policy with targetRefs reaches the workload through its waypoint, or None when it does not."""
     spec = spec_of(policy)
