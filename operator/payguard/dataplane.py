@@ -1,9 +1,10 @@
 """Owns which Istio data plane each workload runs in, read from Istio's own labels, never guessed (pure).
 
 Ambient mode is chosen by `istio.io/dataplane-mode=ambient` on the namespace or the pod (a pod's `none`
-opts it out), or shown by istio-cni's capture mark on the pod. A waypoint serves a Service that carries
-`istio.io/use-waypoint=<Gateway>` or whose namespace does (`none` opts out); the waypoint runs in the
-namespace named by `istio.io/use-waypoint-namespace`, else in the labelled object's own.
+opts it out, and a pod with a sidecar keeps it), or shown by istio-cni's capture mark on the pod. A
+waypoint serves a Service that carries `istio.io/use-waypoint=<Gateway>` or whose namespace does (`none`
+opts out); the waypoint runs in the namespace named by `istio.io/use-waypoint-namespace`, else in the
+labelled object's own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from payguard.kinds import (
     AMBIENT_REDIRECTION_ANNOTATION,
     DATAPLANE_MODE_LABEL,
     GATEWAY_NAME_LABEL,
+    PROXY_CONTAINER,
     USE_WAYPOINT_LABEL,
     USE_WAYPOINT_NAMESPACE_LABEL,
 )
@@ -126,20 +128,39 @@ def _pod_waypoints(pods: list[Body]) -> tuple[str, ...]:
 def _mode(pods: list[Body], namespace: str, namespace_labels: Mapping[str, str]) -> tuple[bool, str]:
     """Ambient when a selected pod is enrolled or asks to be; with no pods yet, what the namespace asks."""
     namespace_ambient = namespace_labels.get(DATAPLANE_MODE_LABEL) == AMBIENT
+    by_namespace = f"ambient mode: namespace {namespace} has {DATAPLANE_MODE_LABEL}={AMBIENT}"
     for pod in sorted(pods, key=lambda p: str(_metadata(p).get("name"))):
-        name = _metadata(pod).get("name")
-        pod_mode = _labels(pod).get(DATAPLANE_MODE_LABEL)
-        if (_metadata(pod).get("annotations") or {}).get(AMBIENT_REDIRECTION_ANNOTATION) == "enabled":
-            return True, f"ambient mode: pod {name} is captured ({AMBIENT_REDIRECTION_ANNOTATION}=enabled)"
-        if pod_mode == AMBIENT:
-            return True, f"ambient mode: pod {name} has {DATAPLANE_MODE_LABEL}={AMBIENT}"
-        if namespace_ambient and pod_mode != OPT_OUT:
-            return True, f"ambient mode: namespace {namespace} has {DATAPLANE_MODE_LABEL}={AMBIENT}"
+        why = _pod_ambient(pod, by_namespace if namespace_ambient else None)
+        if why:
+            return True, why
     if namespace_ambient and not pods:
-        return True, f"ambient mode: namespace {namespace} has {DATAPLANE_MODE_LABEL}={AMBIENT}"
+        return True, by_namespace
+    if any(_has_sidecar(pod) for pod in pods):
+        return False, f"sidecar mode: its pods run {PROXY_CONTAINER}, which ambient mode leaves alone"
     if namespace_ambient:
         return False, f"sidecar mode: every pod opts out of ambient ({DATAPLANE_MODE_LABEL}=none)"
     return False, WorkloadDataplane("").why
+
+
+def _pod_ambient(pod: Body, by_namespace: str | None) -> str | None:
+    """Why this pod is in ambient mode, or None; `by_namespace` when its namespace asks for ambient."""
+    name = _metadata(pod).get("name")
+    if (_metadata(pod).get("annotations") or {}).get(AMBIENT_REDIRECTION_ANNOTATION) == "enabled":
+        return f"ambient mode: pod {name} is captured ({AMBIENT_REDIRECTION_ANNOTATION}=enabled)"
+    if _has_sidecar(pod):  # istio-cni leaves a pod with a sidecar to its sidecar
+        return None
+    pod_mode = _labels(pod).get(DATAPLANE_MODE_LABEL)
+    if pod_mode == AMBIENT:
+        return f"ambient mode: pod {name} has {DATAPLANE_MODE_LABEL}={AMBIENT}"
+    return by_namespace if pod_mode != OPT_OUT else None
+
+
+def _has_sidecar(pod: Body) -> bool:
+    spec = pod.get("spec") or {}
+    return any(c.get("name") == PROXY_CONTAINER for c in spec.get("containers") or []) or any(
+        c.get("name") == PROXY_CONTAINER and c.get("restartPolicy") == "Always"
+        for c in spec.get("initContainers") or []
+    )
 
 
 def _waypoint_services(

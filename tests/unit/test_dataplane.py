@@ -151,3 +151,13 @@ def test_pods_naming_a_waypoint_of_their_own_are_listed_and_none_is_no_waypoint(
     ]
     plane = dataplanes(service(), namespace=namespace(**AMBIENT), pods=pods, services=[]).of("api")
     assert plane.pod_waypoints == ("api-0 (istio.io/use-waypoint=pod-waypoint)",)
+
+
+def test_pods_with_a_sidecar_in_an_ambient_namespace_keep_their_sidecar_mode() -> None:
+    sidecar = pod("api-0", "api")
+    sidecar["spec"]["containers"] = [{"name": "app"}, {"name": "istio-proxy"}]
+    native = pod("db-0", "db")
+    native["spec"]["initContainers"] = [{"name": "istio-proxy", "restartPolicy": "Always"}]
+    planes = dataplanes(service(), namespace=namespace(**AMBIENT), pods=[sidecar, native], services=[])
+    assert (planes.of("api").ambient, planes.of("db").ambient) == (False, False)
+    assert "run istio-proxy" in planes.of("api").why
