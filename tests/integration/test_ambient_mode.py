@@ -17,6 +17,7 @@ from test_reconcile import condition, get_child, get_service
 from kube import TestCluster
 from mesh_pods import AMBIENT_LABELS, ambient_enrolment, namespace_manifest
 from operator_harness import eventually
+from payguard.cli import main
 from payguard.dataplane import dataplanes
 from payguard.render import render_children
 from payguard.settings import Platform
@@ -142,6 +143,22 @@ def test_payment_service_in_an_ambient_namespace_with_a_waypoint_gets_ambient_ch
     assert all({"port": 15008, "protocol": "TCP"} in rule["ports"] for rule in ingress if rule not in probes)
     assert len(ingress) == 4
     assert get_child(cluster, "AuthorizationPolicy", namespace, "wallet-token-vault-waypoint") is None
+
+
+def test_payguard_diff_reads_ambient_mode_from_the_cluster_as_the_operator_does(
+    cluster: TestCluster, namespace: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = wallet(namespace)
+    enrol_ambient(cluster, body, waypoint=True)
+    cluster.apply(body)
+    wait_for(cluster, namespace, "AuthorizationEnforced", "True", "Applied")
+    manifest = tmp_path / "wallet.yaml"
+    manifest.write_text(yaml.safe_dump(body))
+    # The live children are the ambient ones, so an empty diff means diff rendered them for ambient too.
+    assert get_child(cluster, "AuthorizationPolicy", namespace, "wallet-ledger-waypoint") is not None
+
+    assert main(["diff", "-f", str(manifest), "--kubeconfig", str(cluster.kubeconfig)]) == 0
+    assert capsys.readouterr().out == ""
 
 
 def test_l7_rules_without_a_waypoint_are_reported_until_a_waypoint_label_re_renders_them(
