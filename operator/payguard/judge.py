@@ -287,8 +287,10 @@ def _summaries(
         by_workload[posture.workload]["mtls"] = posture.mode
     for child in children:
         field_name = _SUMMARY_FIELDS.get(child.kind)
-        if field_name:
-            by_workload[child.workload][field_name] = _CHILD_STATE.get(child.outcome, child.outcome)
+        state = _CHILD_STATE.get(child.outcome, child.outcome)
+        # Two policies of a kind (ambient: ztunnel's and the waypoint's): a problem outranks Applied.
+        if field_name and by_workload[child.workload].get(field_name, "Applied") == "Applied":
+            by_workload[child.workload][field_name] = state
     return {
         "workloadCount": len(service.workloads),
         "pciScope": service.pci_scope.value,

@@ -174,3 +174,23 @@ def test_a_pod_with_a_waypoint_of_its_own_is_reported_as_bypassing_the_l7_rules(
     found = conditions(world.latest(body))["AuthorizationEnforced"]
     assert (found["status"], found["reason"]) == ("False", "WaypointBypass")
     assert found["message"].startswith("ledger: pods wallet-ledger-0 (istio.io/use-waypoint=pod-waypoint)")
+
+
+def test_a_foreign_object_holding_the_ztunnel_policys_name_shows_in_the_workload_summary() -> None:
+    world, body = ambient_world(waypoint=True)
+    world.cluster.seed(
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": "wallet-ledger", "namespace": "payments"},
+            "spec": {"action": "ALLOW"},
+        }
+    )
+    world.cluster.deliver(world.cache)
+    world.run(body)
+    latest = world.latest(body)
+    summary = {w["name"]: w["authorization"] for w in latest["status"]["workloads"]}
+    assert summary["ledger"] == "Conflict"  # its waypoint policy applied, its ztunnel policy did not
+    assert summary["api-gateway"] == "Applied"
+    found = conditions(latest)["AuthorizationEnforced"]
+    assert (found["status"], found["reason"]) == ("False", "NameConflict")
