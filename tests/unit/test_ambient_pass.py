@@ -194,3 +194,21 @@ def test_a_foreign_object_holding_the_ztunnel_policys_name_shows_in_the_workload
     assert summary["api-gateway"] == "Applied"
     found = conditions(latest)["AuthorizationEnforced"]
     assert (found["status"], found["reason"]) == ("False", "NameConflict")
+
+
+def test_removing_the_waypoint_narrows_ztunnel_before_the_waypoint_policy_is_pruned() -> None:
+    world, body = ambient_world(waypoint=True)
+    world.run(body)
+    body = world.latest(body)
+
+    def unlabel(namespace: dict[str, Any]) -> None:
+        del namespace["metadata"]["labels"]["istio.io/use-waypoint"]
+
+    world.cluster.edit("Namespace", "", "payments", unlabel)
+    world.cluster.deliver(world.cache)
+    world.run(body)
+    calls = [(c.verb, c.name) for c in world.cluster.calls if c.kind == "AuthorizationPolicy"]
+    assert calls.index(("apply", "wallet-ledger")) < calls.index(("delete", "wallet-ledger-waypoint"))
+    assert ("delete", "wallet-api-gateway-waypoint") in calls
+    found = conditions(world.latest(body))["AuthorizationEnforced"]
+    assert (found["status"], found["reason"]) == ("False", "WaypointMissing")

@@ -312,3 +312,11 @@ def test_workload_without_callers_admits_neither_the_waypoint_nor_anyone_else() 
     ]
     assert "rules" not in only(children, "AuthorizationPolicy", "key-rotation-rotator")["spec"]
     assert "ingress" not in only(children, "NetworkPolicy", "key-rotation-rotator")["spec"]
+
+
+def test_the_waypoint_policy_is_applied_before_ztunnel_starts_admitting_the_waypoint() -> None:
+    service = load(AMBIENT_EXAMPLE)
+    children = render_children(service, platform=Platform(), dataplanes=example_dataplanes(service))
+    names = [c["metadata"]["name"] for c in children if c["kind"] == "AuthorizationPolicy"]
+    assert names.index("wallet-ledger-waypoint") < names.index("wallet-ledger")
+    assert names.index("wallet-api-gateway-waypoint") < names.index("wallet-api-gateway")

@@ -31,7 +31,8 @@ def has_l7_rules(caller: Caller) -> bool:
 def ambient_authorization_policies(
     service: PaymentService, workload: Workload, plane: WorkloadDataplane, *, dry_run: bool
 ) -> list[Manifest]:
-    """The ztunnel (selector) policy, and when a waypoint serves the workload, the waypoint's (targetRefs).
+    """The ztunnel (selector) policy, and when a waypoint serves the workload, the waypoint's (targetRefs)
+    first.
 
     A waypoint with no policy bound to it forwards everything, and ztunnel sees only the waypoint's
     identity: so once ztunnel admits the waypoint, the waypoint must check every caller itself.
@@ -48,7 +49,8 @@ def ambient_authorization_policies(
     targets = [{"group": "", "kind": "Service", "name": name} for name in plane.service_names]
     waypoint["spec"] = {"targetRefs": targets, **spec}
     waypoint["metadata"]["name"] += WAYPOINT_POLICY_SUFFIX
-    return [ztunnel, waypoint]
+    # Applied in this order: the waypoint checks callers before ztunnel starts admitting the waypoint.
+    return [waypoint, ztunnel]
 
 
 def _from_waypoints(
