@@ -72,6 +72,33 @@ def enrolment(service: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+AMBIENT_LABELS = {"istio.io/dataplane-mode": "ambient"}
+AMBIENT_CAPTURED = {"ambient.istio.io/redirection": "enabled"}  # what istio-cni marks a captured pod with
+
+
+def ambient_pods(service: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One pod per workload as it runs in ambient mode: no sidecar, captured by istio-cni."""
+    namespace = service["metadata"]["namespace"]
+    return [
+        pod_manifest(
+            namespace,
+            f"{service['metadata']['name']}-{workload['name']}-0",
+            labels=workload["selector"],
+            service_account=workload["serviceAccount"],
+            sidecar=False,
+            annotations=AMBIENT_CAPTURED,
+        )
+        for workload in service["spec"]["workloads"]
+    ]
+
+
+def ambient_enrolment(service: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Like `enrolment`, for a namespace in ambient mode (labelled apart): ServiceAccounts, captured pods."""
+    namespace = service["metadata"]["namespace"]
+    accounts = sorted({w["serviceAccount"] for w in service["spec"]["workloads"]})
+    return [*(service_account_manifest(namespace, name) for name in accounts), *ambient_pods(service)]
+
+
 def main(argv: list[str]) -> None:
     """`python tests/mesh_pods.py FILE`: prints, for every PaymentService in FILE, its namespace labelled
     for injection, its ServiceAccounts and one injected pod per workload (`make demo` pipes it to kubectl

@@ -72,6 +72,10 @@ class Reason:
     TRUST_DOMAIN_NOT_ACCEPTED = "TrustDomainNotAccepted"
     # AuthorizationEnforced: a methods/paths rule names a port Istio treats as opaque TCP/TLS.
     L7_RULE_IGNORED = "L7RuleIgnored"
+    # AuthorizationEnforced: an ambient workload has methods/paths rules but no waypoint to enforce them.
+    WAYPOINT_MISSING = "WaypointMissing"
+    # AuthorizationEnforced: an ambient workload's pods name a waypoint of their own: it skips the L7 rules.
+    WAYPOINT_BYPASS = "WaypointBypass"
     # Ready: at least one condition above is not True.
     NOT_READY = "NotReady"
     # Unknown: a kind this condition depends on cannot be observed (its CRD is not served, RBAC refuses
@@ -203,6 +207,8 @@ def build_conditions(
     trust: TrustDomainCheck,
     fights: Sequence[Fight],
     previous: Mapping[str, Mapping[str, Any]],
+    unenforced_l7: Sequence[str] = (),
+    bypassed_l7: Sequence[str] = (),
 ) -> list[Condition]:
     audit = service.enforcement is Enforcement.AUDIT
     authorization = _policy_condition(
@@ -212,7 +218,7 @@ def build_conditions(
         _outside_mesh(mesh, _mtls_condition(mtls)),
         _mesh_condition(mesh, trust),
         _certificates_condition(certificates),
-        _ignored_l7(mesh, _outside_mesh(mesh, authorization)),
+        _waypoint_findings(unenforced_l7, bypassed_l7, _ignored_l7(mesh, _outside_mesh(mesh, authorization))),
         _policy_condition(ConditionType.NETWORK_ISOLATED, "NetworkPolicy", children, audit=audit),
         _fight(fights) or _in_sync_condition(service, children, previous=previous.get(ConditionType.IN_SYNC)),
         _least_privilege_condition(widening),
@@ -242,6 +248,14 @@ def _ignored_l7(mesh: Sequence[WorkloadMesh], judged: Condition) -> Condition:
     if judged.status is not True or not ignored:
         return judged
     return Condition(judged.type, False, Reason.L7_RULE_IGNORED, "; ".join(ignored))
+
+
+def _waypoint_findings(missing: Sequence[str], bypassed: Sequence[str], judged: Condition) -> Condition:
+    """L7 rules no waypoint enforces (those callers are denied) or a waypoint skips: never green."""
+    for reason, findings in ((Reason.WAYPOINT_MISSING, missing), (Reason.WAYPOINT_BYPASS, bypassed)):
+        if judged.status is True and findings:
+            return Condition(judged.type, False, reason, "; ".join(findings))
+    return judged
 
 
 def _mesh_condition(mesh: Sequence[WorkloadMesh], trust: TrustDomainCheck) -> Condition:

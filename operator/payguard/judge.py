@@ -31,6 +31,7 @@ from payguard.posture.mesh import WorkloadMesh, mesh_posture
 from payguard.posture.mtls import MTLSPosture, effective_mtls
 from payguard.posture.privilege import least_privilege_findings, namespace_wide_callers
 from payguard.posture.trust import trust_domain_check
+from payguard.posture.waypoints import l7_bypassing_waypoint, l7_without_waypoint
 from payguard.render.certificates import certificate_secret_name
 from payguard.render.metadata import ChildKind
 from payguard.snapshot import Snapshot
@@ -78,6 +79,7 @@ def judge(
         authorization_policies=snapshot.of_kind(AUTHORIZATION_POLICIES.kind),
         other_services=list(snapshot.other_services),
         mesh_root_namespace=mesh_root_namespace,
+        dataplanes=snapshot.dataplanes,
     )
     certificates = certificate_postures(service, snapshot, now=now)
     changes = [next_change(c, service.certificates, now=now) for c in certificates]
@@ -105,6 +107,8 @@ def judge(
             trust=trust,
             fights=fights,
             previous=previous_conditions(body),
+            unenforced_l7=l7_without_waypoint(service, snapshot.dataplanes),
+            bypassed_l7=l7_bypassing_waypoint(service, snapshot.dataplanes),
         ),
         snapshot.unobserved,
     )
@@ -290,8 +294,10 @@ def _summaries(
             by_workload[workload.name]["findings"] = findings
     for child in children:
         field_name = _SUMMARY_FIELDS.get(child.kind)
-        if field_name:
-            by_workload[child.workload][field_name] = _CHILD_STATE.get(child.outcome, child.outcome)
+        state = _CHILD_STATE.get(child.outcome, child.outcome)
+        # Two policies of a kind (ambient: ztunnel's and the waypoint's): a problem outranks Applied.
+        if field_name and by_workload[child.workload].get(field_name, "Applied") == "Applied":
+            by_workload[child.workload][field_name] = state
     return {
         "workloadCount": len(service.workloads),
         "pciScope": service.pci_scope.value,

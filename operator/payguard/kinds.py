@@ -52,6 +52,9 @@ INJECTION_LABEL = "istio-injection"  # namespace: enabled | disabled
 REVISION_LABEL = "istio.io/rev"  # namespace or pod: inject with this control plane revision
 DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"  # namespace or pod: ambient | none
 AMBIENT_REDIRECTION_ANNOTATION = "ambient.istio.io/redirection"  # "enabled" once istio-cni captured it
+USE_WAYPOINT_LABEL = "istio.io/use-waypoint"  # namespace, Service or pod: the waypoint (Gateway) to use
+USE_WAYPOINT_NAMESPACE_LABEL = "istio.io/use-waypoint-namespace"  # the waypoint's namespace, when another
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"  # Istio sets it on a waypoint's pods
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from payguard.cache import ObjectCache
+from payguard.dataplane import SIDECAR_ONLY, Dataplanes, dataplanes
 from payguard.kinds import (
     CERTIFICATE_REQUESTS,
     CHILD_TYPES,
@@ -38,23 +39,41 @@ def observe(
         if mesh_root_namespace != namespace
     }
     issuer_kind, issuer_namespace, issuer_name = issuer_key(service.certificates, namespace=namespace)
+    pods = tuple(cache.list(PODS.kind, namespaces=[namespace]))
+    services = tuple(cache.list(SERVICES.kind, namespaces=[namespace]))
+    namespace_body = cache.get(NAMESPACES.kind, namespace="", name=namespace)
     return Snapshot(
         namespace_objects=MappingProxyType(objects),
         mesh_root_objects=MappingProxyType(mesh_root),
         other_services=_other_services(service, cache),
         issuer=cache.get(issuer_kind, namespace=issuer_namespace, name=issuer_name),
         certificate_requests=tuple(cache.list(CERTIFICATE_REQUESTS.kind, namespaces=[namespace])),
-        pods=tuple(cache.list(PODS.kind, namespaces=[namespace])),
+        pods=pods,
         service_accounts=None
         if SERVICE_ACCOUNTS.kind in unobserved
         else frozenset(
             a["metadata"]["name"] for a in cache.list(SERVICE_ACCOUNTS.kind, namespaces=[namespace])
         ),
-        services=tuple(cache.list(SERVICES.kind, namespaces=[namespace])),
-        namespace=cache.get(NAMESPACES.kind, namespace="", name=namespace),
+        services=services,
+        namespace=namespace_body,
         mesh_config=cache.get(MESH_CONFIGS.kind, namespace=mesh_root_namespace, name=mesh_config_name),
         unobserved=MappingProxyType(unobserved),
+        dataplanes=_dataplanes(service, namespace_body, pods, services, unobserved),
     )
+
+
+def _dataplanes(
+    service: PaymentService,
+    namespace: Body | None,
+    pods: tuple[Body, ...],
+    services: tuple[Body, ...],
+    unobserved: dict[str, str],
+) -> Dataplanes:
+    """Ambient mode is read from what is observed, never guessed: blind to the namespace, its pods or
+    Services, every workload is rendered for sidecar mode, which opens nothing ambient would need."""
+    if any(kind in unobserved for kind in (NAMESPACES.kind, PODS.kind, SERVICES.kind)):
+        return SIDECAR_ONLY
+    return dataplanes(service, namespace=namespace, pods=pods, services=services)
 
 
 def observe_exceptions(service: PaymentService, cache: ObjectCache) -> tuple[Body, ...]:

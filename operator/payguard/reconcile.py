@@ -150,7 +150,12 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     # 2. converge
     # Hashed again with the exceptions named: their start or end is the owner's change, never drift.
     desired = tuple(
-        map(with_rendered_hash, annotate(render_children(service, platform=context.platform), merge))
+        map(
+            with_rendered_hash,
+            annotate(
+                render_children(service, platform=context.platform, dataplanes=snapshot.dataplanes), merge
+            ),
+        )
     )
     done = converge(service, body, desired, snapshot, context.cluster)
     report.children, report.pruned = done.children, done.pruned

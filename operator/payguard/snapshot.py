@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from payguard.dataplane import SIDECAR_ONLY, Dataplanes
 from payguard.kinds import AUTHORIZATION_POLICIES, PEER_AUTHENTICATIONS
 from payguard.model import PaymentService
 
@@ -39,6 +40,8 @@ class Snapshot:
     mesh_config: Body | None
     # Kinds that cannot be observed now, with why (a CRD not served, RBAC refusing the list).
     unobserved: Mapping[str, str]
+    # Each workload's Istio data plane (sidecar or ambient, and its waypoints), read from the above.
+    dataplanes: Dataplanes = SIDECAR_ONLY
 
     def of_kind(self, kind: str) -> list[Body]:
         """Every observed object of a kind that can reach the service's workloads."""

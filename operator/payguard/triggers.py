@@ -2,8 +2,9 @@
 
 Our own child wakes its parent; a PaymentServiceException the PaymentService it names; a CertificateRequest
 wakes the service owning its Certificate; a pod or ServiceAccount wakes the services of its namespace that
-select or declare it; a Service or Namespace wakes its namespace's services; anything else (a foreign policy,
-an issuer, the mesh config) wakes every service it may weaken, widen or sign for.
+select or declare it (a waypoint's pod: all of them); a Service or Namespace wakes its namespace's services;
+anything else (a foreign policy, an issuer, the mesh config) wakes every service it may weaken, widen or
+sign for.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from payguard.kinds import (
     CERTIFICATE_NAME_ANNOTATION,
     CERTIFICATE_REQUESTS,
     CERTIFICATES,
+    GATEWAY_NAME_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     NAMESPACES,
@@ -80,6 +82,8 @@ def _services_near(resource: ResourceType, metadata: Mapping[str, Any], index: I
     namespace = metadata.get("namespace", "")
     if resource == PODS:
         labels = metadata.get("labels") or {}
+        if GATEWAY_NAME_LABEL in labels:  # a waypoint's pod: its identity is in ambient workloads' policies
+            return known_services(index, namespace=namespace)
         return _services_whose_workloads(index, namespace, lambda w: _selects(w.get("selector"), labels))
     if resource == SERVICE_ACCOUNTS:
         name = metadata["name"]

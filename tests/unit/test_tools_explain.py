@@ -245,3 +245,23 @@ def test_explain_over_the_other_examples(
         assert (by_layer[layer]["verdict"], by_layer[layer]["decided_by"]) == (verdict, decider)
     assert report["verdict"] == overall
     assert status == (0 if overall == "allowed" else 1)
+
+
+def test_a_policy_bound_by_target_refs_is_not_taken_for_a_namespace_wide_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bound = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "waypoint-allow-all", "namespace": "payments"},
+        "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "other"}], "rules": [{}]},
+    }
+    foreign = tmp_path / "foreign.yaml"
+    foreign.write_text(yaml.safe_dump_all([FOREIGN[1], bound]))
+    status, report = explain(
+        capsys, "monitoring/grafana", "order-service", 8443, "GET", "/v1/orders", files=[CHECKOUT, foreign]
+    )
+    deciders = {layer["layer"]: layer for layer in report["layers"]}
+    assert deciders["authorization (L7)"]["verdict"] == "denied"
+    assert "waypoint-allow-all" not in deciders["authorization (L7)"]["decided_by"]
+    assert (status, report["verdict"]) == (1, "denied")

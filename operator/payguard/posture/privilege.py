@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from payguard.dataplane import SIDECAR_ONLY, Dataplanes, WorkloadDataplane
 from payguard.kinds import DRY_RUN_ANNOTATION
 from payguard.model import PaymentService, Workload
 from payguard.posture.objects import (
@@ -24,6 +25,7 @@ from payguard.posture.objects import (
     spec_of,
 )
 from payguard.posture.scopes import DEFAULT_MESH_ROOT_NAMESPACE, MESH_WIDE, NAMESPACE_WIDE, WORKLOAD_SPECIFIC
+from payguard.posture.waypoints import waypoint_binding
 
 # Kubernetes gives this ServiceAccount to every pod that names no other.
 _DEFAULT_SERVICE_ACCOUNT_NAME = "default"
@@ -60,6 +62,7 @@ def least_privilege_findings(
     authorization_policies: Iterable[Mapping[str, Any]],
     other_services: Iterable[PaymentService] = (),
     mesh_root_namespace: str = DEFAULT_MESH_ROOT_NAMESPACE,
+    dataplanes: Dataplanes = SIDECAR_ONLY,
 ) -> tuple[Widening, ...]:
     """Everything that widens access to the service's workloads, in spec order, then by object."""
     foreign_network_policies = _foreign(network_policies, service=service)
@@ -74,7 +77,11 @@ def least_privilege_findings(
         widenings = [
             *_network_policy_widenings(service, workload, foreign_network_policies),
             *_authorization_policy_widenings(
-                service, workload, foreign_authorization_policies, mesh_root_namespace=mesh_root_namespace
+                service,
+                workload,
+                foreign_authorization_policies,
+                mesh_root_namespace=mesh_root_namespace,
+                plane=dataplanes.of(workload.name),
             ),
             *_service_account_widenings(service, workload, neighbours),
         ]
@@ -151,6 +158,7 @@ def _authorization_policy_widenings(
     policies: Sequence[Mapping[str, Any]],
     *,
     mesh_root_namespace: str,
+    plane: WorkloadDataplane,
 ) -> list[Widening]:
     widenings: list[Widening] = []
     for policy in policies:
@@ -158,15 +166,17 @@ def _authorization_policy_widenings(
         # DENY, AUDIT and CUSTOM never grant a request; a dry-run policy is only logged, not enforced.
         if (spec.get("action") or "ALLOW") != "ALLOW" or _is_dry_run(policy):
             continue
-        # targetRefs bind a policy to a Gateway, Service or waypoint, never to these pods' sidecars.
+        # targetRefs bind a policy to a Gateway, Service or waypoint, never to these pods' sidecars; in
+        # ambient mode the waypoint serving the workload's Services enforces it for them.
         if spec.get("targetRefs") or spec.get("targetRef"):
-            continue
-        scope = _authorization_scope(
-            policy,
-            service_namespace=service.namespace,
-            mesh_root_namespace=mesh_root_namespace,
-            labels=workload.match_labels,
-        )
+            scope = waypoint_binding(policy, plane) if plane.ambient else None
+        else:
+            scope = _authorization_scope(
+                policy,
+                service_namespace=service.namespace,
+                mesh_root_namespace=mesh_root_namespace,
+                labels=workload.match_labels,
+            )
         rules = sequence(spec.get("rules"))
         # An ALLOW policy without rules matches no request, so it allows nothing.
         if scope is None or not rules:

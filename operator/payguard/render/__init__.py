@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from payguard.dataplane import SIDECAR_ONLY, Dataplanes
 from payguard.model import Enforcement, PaymentService
 from payguard.platform import Platform
+from payguard.render.ambient import ambient_authorization_policies, ambient_network_policy
 from payguard.render.certificates import certificate
 from payguard.render.istio import authorization_policy, peer_authentication
 from payguard.render.metadata import (
@@ -27,20 +29,27 @@ __all__ = [
 ]
 
 
-def render_children(service: PaymentService, *, platform: Platform) -> tuple[Manifest, ...]:
+def render_children(
+    service: PaymentService, *, platform: Platform, dataplanes: Dataplanes = SIDECAR_ONLY
+) -> tuple[Manifest, ...]:
     """Every child payguard wants for the service, in the order they are applied.
 
     Enforce: PeerAuthentication (STRICT), AuthorizationPolicy, NetworkPolicy and Certificate per workload.
     Audit: the AuthorizationPolicy marked dry-run and the Certificate, so nothing that could block traffic
-    is written.
+    is written. Workloads in ambient mode (`dataplanes`, observed) get what ztunnel and waypoints need.
     """
     audit = service.enforcement is Enforcement.AUDIT
     children: list[Manifest] = []
     for workload in service.workloads:
         if not audit:
             children.append(peer_authentication(service, workload))
-        children.append(authorization_policy(service, workload, dry_run=audit))
+        plane = dataplanes.of(workload.name)
+        if plane.ambient:
+            children += ambient_authorization_policies(service, workload, plane, dry_run=audit)
+        else:
+            children.append(authorization_policy(service, workload, dry_run=audit))
         if not audit:
-            children.append(network_policy(service, workload, platform=platform))
+            policy = network_policy(service, workload, platform=platform)
+            children.append(ambient_network_policy(policy, service, workload, dataplanes))
         children.append(certificate(service, workload))
     return tuple(with_rendered_hash(child) for child in children)

@@ -17,7 +17,8 @@ import yaml
 
 from payguard.api import ApiError
 from payguard.cluster import Cluster, connect
-from payguard.kinds import CHILD_TYPES, PAYMENT_SERVICES, SERVICE_LABEL
+from payguard.dataplane import SIDECAR_ONLY, Dataplanes, dataplanes
+from payguard.kinds import CHILD_TYPES, NAMESPACES, PAYMENT_SERVICES, PODS, SERVICE_LABEL, SERVICES
 from payguard.model import PaymentService
 from payguard.platform import Platform
 from payguard.posture.objects import is_owned_by
@@ -84,12 +85,26 @@ def preview(cluster: Cluster, service: PaymentService, *, platform: Platform) ->
     uid = str(live_service["metadata"]["uid"]) if live_service else UNCREATED_UID
     owned = _owned_children(cluster, service, uid=uid)
     pairs = []
-    for child in render_children(_with_uid(service, uid), platform=platform):
+    planes = live_dataplanes(cluster, service)
+    for child in render_children(_with_uid(service, uid), platform=platform, dataplanes=planes):
         live = owned.pop(child_key(child), None) or cluster.read(
             CHILD_TYPES[child["kind"]], namespace=service.namespace, name=child["metadata"]["name"]
         )
         pairs.append((live, cluster.preview_apply(child)))
     return changes_of(pairs, list(owned.values()))
+
+
+def live_dataplanes(cluster: Cluster, service: PaymentService) -> Dataplanes:
+    """Ambient mode as the operator reads it, from the live namespace, its pods and its Services; when
+    they cannot be read, sidecar mode (as the operator does), said on stderr."""
+    try:
+        namespaces, _ = cluster.list_with_version(NAMESPACES, namespace=None, name=service.namespace)
+        pods, _ = cluster.list_with_version(PODS, namespace=service.namespace)
+        services, _ = cluster.list_with_version(SERVICES, namespace=service.namespace)
+    except ApiError as error:
+        print(f"payguard diff: rendering for sidecar mode: {error}", file=sys.stderr)
+        return SIDECAR_ONLY
+    return dataplanes(service, namespace=namespaces[0] if namespaces else None, pods=pods, services=services)
 
 
 def _with_uid(service: PaymentService, uid: str) -> PaymentService:

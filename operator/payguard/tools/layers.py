@@ -222,7 +222,10 @@ def _dry_run(policy: Mapping[str, Any]) -> bool:
 def _applies(policy: Mapping[str, Any], namespace: str, target: Workload, root: str) -> bool:
     if is_being_deleted(policy):
         return False
-    selector = mapping(spec_of(policy).get("selector"))
+    spec = spec_of(policy)
+    if spec.get("targetRefs") or spec.get("targetRef"):
+        return False  # bound to a Gateway, Service or waypoint, never to the workload's own proxy
+    selector = mapping(spec.get("selector"))
     where = namespace_of(policy)
     if where == root and root != namespace:
         return not mapping(selector.get("matchLabels"))

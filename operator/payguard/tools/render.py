@@ -8,9 +8,11 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
+from payguard.dataplane import Dataplanes, dataplanes
 from payguard.model import InvalidSpec, PaymentService
 from payguard.platform import Network, Platform
 from payguard.render import Manifest, render_children
@@ -60,8 +62,38 @@ def with_default_namespace(body: dict[str, object], namespace: str | None) -> di
     return {**body, "metadata": {**metadata, "namespace": namespace}}
 
 
-def render_services(services: Sequence[PaymentService], *, platform: Platform) -> list[Manifest]:
-    return [child for service in services for child in render_children(service, platform=platform)]
+def render_services(
+    services: Sequence[PaymentService], *, platform: Platform, documents: Sequence[Document] = ()
+) -> list[Manifest]:
+    """Each service's children; Namespaces, Services and Pods among `documents` decide ambient mode the way
+    the operator reads them on a cluster (Istio's labels), so without them every workload is sidecar."""
+    return [
+        child
+        for service in services
+        for child in render_children(service, platform=platform, dataplanes=_dataplanes(service, documents))
+    ]
+
+
+def _dataplanes(service: PaymentService, documents: Sequence[Document]) -> Dataplanes:
+    def of_kind(kind: str) -> list[dict[str, Any]]:
+        return [
+            d.body
+            for d in documents
+            if isinstance(d.body, dict)
+            and d.body.get("kind") == kind
+            and d.body.get("apiVersion") == "v1"
+            and (d.body.get("metadata") or {}).get("namespace", service.namespace) == service.namespace
+        ]
+
+    namespaces = [
+        n for n in of_kind("Namespace") if (n.get("metadata") or {}).get("name") == service.namespace
+    ]
+    return dataplanes(
+        service,
+        namespace=namespaces[0] if namespaces else None,
+        pods=of_kind("Pod"),
+        services=of_kind("Service"),
+    )
 
 
 def format_manifests(manifests: Sequence[Manifest], *, output: str) -> str:
@@ -75,6 +107,7 @@ SUMMARY = "print the children the operator would apply for each PaymentService (
 EXAMPLES = """examples:
   payguard render -f examples/checkout.yaml
   payguard render -f manifests/ --namespace payments -o json
+  payguard render -f examples/ambient.yaml -f examples/ambient/   # with its Namespace: ambient mode
   kustomize build overlays/prod | payguard render -f -
 """
 
@@ -114,5 +147,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"payguard render: {failure} (run payguard check for every error)", file=sys.stderr)
     if refused:
         return 1
-    sys.stdout.write(format_manifests(render_services(services, platform=args.platform), output=args.output))
+    sys.stdout.write(
+        format_manifests(
+            render_services(services, platform=args.platform, documents=documents), output=args.output
+        )
+    )
     return 0
