@@ -132,8 +132,12 @@ class NamespaceIndex:
             return set()  # a label value that is no string is carried by no object
         if not pairs:
             return None
-        candidates: list[set[str]] = [by_key.get(("label", k, v), set()) for k, v in pairs]
-        return set(min(candidates, key=len))
+        smallest: set[str] | None = None
+        for k, v in pairs:
+            names = by_key.get(("label", k, v), set())
+            if smallest is None or len(names) < len(smallest):
+                smallest = names
+        return set(smallest or ())
 
 
 def _subset_keys(labels: Mapping[str, str], by_key: Mapping[Key, set[str]]) -> Iterator[Key]:
