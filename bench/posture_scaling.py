@@ -208,7 +208,10 @@ def _meta(name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
 
 
 def _pod(name: str, workload: Mapping[str, Any]) -> dict[str, Any]:
-    containers = [{"name": "app", "ports": [{"name": "https", "containerPort": 8443}]}, {"name": "istio-proxy"}]
+    containers = [
+        {"name": "app", "ports": [{"name": "https", "containerPort": 8443}]},
+        {"name": "istio-proxy"},
+    ]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
