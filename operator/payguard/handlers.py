@@ -73,6 +73,9 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Starts the controller; it waits for the API server in the background, so this never fails."""
     settings.posting.enabled = False  # payguard posts its own Events, with stable reasons
+    # kopf serves no resource of payguard's, so its own listing and watching of namespaces and CRDs would
+    # only repeat what the informers list: a restart lists each kind once.
+    settings.scanning.disabled = True
     await _controller(memo).start()
 
 
