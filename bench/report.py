@@ -213,8 +213,7 @@ def _steady_state_section(results: dict[str, Any]) -> list[str]:
         "",
         *_table(["event", "PaymentServices", "passes", "duration", "writes", "requests"], quiet_rows),
         "Duration: from the resync's first pass, or from the restart, until payguard is quiet. A restart "
-        "lists every watched kind twice (payguard primes its cache, then kopf lists to start watching); "
-        "`get` is API discovery.",
+        "lists every watched kind once per namespace scope; `get` is API discovery.",
         "",
     ]
 
