@@ -14,7 +14,7 @@ import kopf
 
 from payguard.cluster import Cluster, load_api_client
 from payguard.controller import Controller
-from payguard.ratelimit import RateLimiter
+from payguard.ratelimit import client_limit
 from payguard.settings import RunSettings
 
 
@@ -42,7 +42,7 @@ def _controller(memo: kopf.Memo) -> Controller:
     """The controller, made on first use: kopf runs startup before login, and logs in again on 401."""
     if "controller" not in memo:
         settings: RunSettings = memo["settings"]
-        limiter = RateLimiter(qps=settings.qps, burst=settings.burst)
+        limiter = client_limit(qps=settings.qps, burst=settings.burst)
         memo["controller"] = Controller(
             settings, Cluster(load_api_client(settings.kubeconfig), limiter=limiter)
         )
