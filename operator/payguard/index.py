@@ -36,6 +36,19 @@ Key = tuple[Hashable, ...]
 BROAD: Key = ("selects", None)
 # Past this many labels, subsets are too many to enumerate: the selectors of the namespace are scanned.
 MAX_ENUMERATED_LABELS = 8
+# Pod labels Kubernetes controllers and Istio's injector add to every pod of a workload, which no workload
+# selector needs: not indexed (each costs a set entry per pod); a selector of only these scans the pods.
+UNINDEXED_POD_LABELS = frozenset(
+    {
+        "pod-template-hash",
+        "controller-revision-hash",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+        "security.istio.io/tlsMode",
+        "service.istio.io/canonical-name",
+        "service.istio.io/canonical-revision",
+    }
+)
 # Kinds indexed by the labels their selector requires, and where the selector sits.
 SELECTOR_PATHS = {
     NETWORK_POLICIES.kind: ("spec", "podSelector", "matchLabels"),
@@ -56,7 +69,8 @@ def keys_of(kind: str, body: Body) -> set[Key]:
         if isinstance(owner, str):
             keys.add(("owner", owner))
     if kind == PODS.kind:
-        keys.update(("label", k, v) for k, v in _string_pairs(_mapping(metadata.get("labels"))))
+        pairs = _string_pairs(_mapping(metadata.get("labels")))
+        keys.update(("label", k, v) for k, v in pairs if k not in UNINDEXED_POD_LABELS)
     if kind == CERTIFICATE_REQUESTS.kind:
         certificate = _mapping(metadata.get("annotations")).get(CERTIFICATE_NAME_ANNOTATION)
         if isinstance(certificate, str):
@@ -124,12 +138,13 @@ class NamespaceIndex:
         return found
 
     def labelled(self, kind: str, namespace: str, labels: Mapping[str, str]) -> set[str] | None:
-        """Names of objects carrying every one of `labels` may be among these (the smallest label's set);
-        None when `labels` is empty and so every object qualifies."""
+        """Names of objects carrying every one of `labels` may be among these (the smallest indexed label's
+        set); None when no label of `labels` is indexed, and so every object may qualify."""
         by_key = self._names.get((kind, namespace), {})
         pairs = _string_pairs(labels)
         if len(pairs) != len(labels):
             return set()  # a label value that is no string is carried by no object
+        pairs = [(k, v) for k, v in pairs if k not in UNINDEXED_POD_LABELS]
         if not pairs:
             return None
         smallest: set[str] | None = None

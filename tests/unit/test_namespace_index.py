@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from payguard.index import BROAD, MAX_ENUMERATED_LABELS, NamespaceIndex, selector_key
+from payguard.index import BROAD, MAX_ENUMERATED_LABELS, UNINDEXED_POD_LABELS, NamespaceIndex, selector_key
 from payguard.posture.objects import selector_matches
 
 NS = "payments"
@@ -79,3 +79,21 @@ def test_a_changed_object_leaves_its_old_keys() -> None:
     index.add("NetworkPolicy", NS, "p", new)
     assert index.selecting("NetworkPolicy", NS, {"a": "1"}) == set()
     assert index.selecting("NetworkPolicy", NS, {"a": "2"}) == {"p"}
+
+
+def test_pods_are_found_by_their_rarest_indexed_label_or_all_scanned() -> None:
+    index = NamespaceIndex()
+    for name, labels in (
+        ("gw-0", {"app": "gw", "tier": "edge", "pod-template-hash": "a"}),
+        ("gw-1", {"app": "gw", "tier": "edge", "pod-template-hash": "b"}),
+        ("db-0", {"app": "db", "tier": "edge", "pod-template-hash": "a"}),
+    ):
+        index.add("Pod", NS, name, {"metadata": {"name": name, "labels": labels}})
+    assert index.labelled("Pod", NS, {"app": "gw", "tier": "edge"}) == {"gw-0", "gw-1"}
+    assert index.labelled("Pod", NS, {"app": "nothing"}) == set()
+    assert index.labelled("Pod", NS, {"app": 1}) == set()  # type: ignore[dict-item]
+    # Only unindexed labels, or none: every pod may carry them, so the caller scans them all.
+    assert "pod-template-hash" in UNINDEXED_POD_LABELS
+    assert index.labelled("Pod", NS, {"pod-template-hash": "a"}) is None
+    assert index.labelled("Pod", NS, {}) is None
+    assert index.labelled("Pod", NS, {"app": "gw", "pod-template-hash": "a"}) == {"gw-0", "gw-1"}
