@@ -13,11 +13,13 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -33,8 +35,8 @@ from payguard.settings import Platform
 
 RESULTS = Path(__file__).resolve().parent / "results" / "posture-scaling.json"
 SIZES = (10, 25, 50, 100, 200)
-MEASURED_SERVICES = 10  # passes timed per size: the first services of the namespace, each REPEATS times
-REPEATS = 20
+MEASURED_SERVICES = 10  # passes timed per size and round: the first services of the namespace
+REPEATS = 20  # rounds over every size
 NAMESPACE = "payments"
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
@@ -124,7 +126,20 @@ def settle(context: PassContext, services: list[dict[str, Any]], api: StandInApi
     raise AssertionError("the namespace never settled")
 
 
-def measure(size: int) -> dict[str, Any]:
+@dataclass
+class Namespace:
+    """One settled namespace of `size` services, and its measured pass times."""
+
+    size: int
+    cache: ObjectCache
+    api: StandInApi
+    context: PassContext
+    bodies: list[dict[str, Any]]
+    writes_before: int
+    seconds: list[float] = field(default_factory=list)
+
+
+def settled(size: int) -> Namespace:
     cache, api, services = namespace_of(size)
     context = PassContext(
         cluster=api,
@@ -137,29 +152,39 @@ def measure(size: int) -> dict[str, Any]:
         clock=lambda: NOW,
     )
     settle(context, services, api)
-    writes_before = api.writes
-    seconds = []
-    for body in services[:MEASURED_SERVICES]:
-        latest = _latest(cache, body)
-        for _ in range(REPEATS):
-            started = time.perf_counter()
-            reconcile(latest, context)
-            seconds.append(time.perf_counter() - started)
-    seconds.sort()
-    return {
-        "payment_services_in_namespace": size,
-        "cached_objects": sum(cache.count(kind) for kind in _KINDS),
-        "passes": len(seconds),
-        "pass_ms_p50": round(statistics.median(seconds) * 1000, 3),
-        "pass_ms_p90": round(seconds[int(len(seconds) * 0.9)] * 1000, 3),
-        "writes_in_measured_passes": api.writes - writes_before,
-    }
+    bodies = [_latest(cache, body) for body in services[:MEASURED_SERVICES]]
+    return Namespace(size, cache, api, context, bodies, writes_before=api.writes)
+
+
+def measure(namespaces: list[Namespace]) -> list[dict[str, Any]]:
+    """Rounds over every size in turn, so a busy moment of a shared machine is spread over all of them."""
+    for _ in range(REPEATS):
+        for namespace in namespaces:
+            for body in namespace.bodies:
+                started = time.perf_counter()
+                reconcile(body, namespace.context)
+                namespace.seconds.append(time.perf_counter() - started)
+    rows = []
+    for namespace in namespaces:
+        seconds = sorted(namespace.seconds)
+        rows.append(
+            {
+                "payment_services_in_namespace": namespace.size,
+                "cached_objects": sum(namespace.cache.count(kind) for kind in _KINDS),
+                "passes": len(seconds),
+                "pass_ms_p50": round(statistics.median(seconds) * 1000, 3),
+                "pass_ms_p90": round(seconds[int(len(seconds) * 0.9)] * 1000, 3),
+                "writes_in_measured_passes": namespace.api.writes - namespace.writes_before,
+            }
+        )
+    return rows
 
 
 def main(argv: list[str]) -> int:
     logging.disable(logging.WARNING)  # every pass tells of its pending certificates
     sizes = tuple(int(a) for a in argv) or SIZES
-    rows = [measure(size) for size in sizes]
+    load_before = os.getloadavg()
+    rows = measure([settled(size) for size in sizes])
     for row in rows:
         print(json.dumps(row))
     first, last = rows[0]["pass_ms_p50"], rows[-1]["pass_ms_p50"]
@@ -167,6 +192,7 @@ def main(argv: list[str]) -> int:
         "commit": _git("rev-parse", "--short", "HEAD"),
         "uncommitted_operator_changes_not_measured": bool(_git("status", "--porcelain", "--", "operator")),
         "python": sys.version.split()[0],
+        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "what": __doc__.split("\n\n")[0].replace("\n", " ") if __doc__ else "",
         "rows": rows,
         f"p50_ratio_{sizes[-1]}_to_{sizes[0]}": round(last / first, 2),
