@@ -16,12 +16,14 @@ import yaml
 from pass_world import REPO
 from payguard.cache import ObjectCache
 from payguard.judge import judge
-from payguard.kinds import CHILD_TYPES, PAYMENT_SERVICES
+from payguard.kinds import CHILD_TYPES, PAYMENT_SERVICES, SERVICE_LABEL, WORKLOAD_LABEL
 from payguard.model import InvalidSpec, PaymentService
 from payguard.observe import observe
 from payguard.posture.mesh import mesh_posture
 from payguard.posture.mtls import effective_mtls
 from payguard.posture.privilege import least_privilege_findings
+from payguard.render import render_children
+from payguard.settings import Platform
 from payguard.snapshot import MESH_WIDE_KINDS, Snapshot
 from payguard.spec import parse_payment_service
 
@@ -374,3 +376,20 @@ def test_the_index_follows_changes_removals_and_fresh_lists() -> None:
     )
     cache.replace("NetworkPolicy", [])
     same()
+
+
+@pytest.mark.parametrize("stem", sorted(p.stem for p in (REPO / "examples").glob("*.yaml")))
+def test_every_rendered_child_has_the_name_observe_reads_it_by(stem: str) -> None:
+    """observe finds a pass's children (and a foreign object in their way) by `child_name` and by the
+    PaymentService label; a child named otherwise would be seen as missing."""
+    documents = [d for d in yaml.safe_load_all((REPO / "examples" / f"{stem}.yaml").read_text()) if d]
+    for body in documents:
+        if body.get("kind") != "PaymentService":
+            continue
+        body["metadata"].setdefault("namespace", NS)
+        service = parse_payment_service(body)
+        for manifest in render_children(service, platform=Platform()):
+            workload = manifest["metadata"]["labels"][WORKLOAD_LABEL]
+            assert manifest["kind"] in CHILD_TYPES
+            assert manifest["metadata"]["name"] == service.child_name(workload), manifest["metadata"]
+            assert manifest["metadata"]["labels"][SERVICE_LABEL] == service.name
