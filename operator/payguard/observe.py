@@ -142,14 +142,25 @@ def _other_services(service: PaymentService, cache: ObjectCache) -> tuple[Paymen
     others = []
     for body in bodies:
         if body["metadata"].get("uid") != service.uid:
-            parsed = cache.parsed(body, _parse_or_none)
+            parsed = cache.parsed(body, parse_or_none)
             if parsed is not None:
                 others.append(parsed)
     return tuple(others)
 
 
-def _parse_or_none(body: Body) -> PaymentService | None:
+def parse_or_none(body: Body) -> PaymentService | None:
+    """The parsed PaymentService, or None when its spec is invalid (a broken neighbour claims nothing)."""
     try:
         return parse_payment_service(body)
     except InvalidSpec:
         return None
+
+
+def parsed_service(body: Body, cache: ObjectCache) -> PaymentService:
+    """The PaymentService of `body`, parsed once per resourceVersion (the cache remembers it); raises
+    InvalidSpec, naming the field, when the spec is invalid."""
+    metadata = body["metadata"]
+    known = (
+        cache.parsed(body, parse_or_none) if metadata.get("uid") and metadata.get("resourceVersion") else None
+    )
+    return known if known is not None else parse_payment_service(body)
