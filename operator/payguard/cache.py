@@ -138,8 +138,8 @@ class ObjectCache:
         return [known[name] for name in sorted(names) if name in known]
 
     def parsed(self, body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], T]) -> T:
-        """`parse(body)`, remembered per (uid, resourceVersion): every pass reads all PaymentServices of
-        its namespace, and parsing each one every time would make a pass grow with the namespace."""
+        """`parse(body)`, remembered per (uid, resourceVersion): a pass parses its own PaymentService and
+        the neighbours that share its identities, and most passes find them unchanged."""
         key = (str(body["metadata"].get("uid")), str(body["metadata"].get("resourceVersion")))
         with self._lock:
             if key in self._parsed:

@@ -220,8 +220,8 @@ class Controller:
     def _remember(self, kind: str, event: Mapping[str, Any]) -> bool:
         """Updates the cache; False when the event brings nothing the cache did not hold already.
 
-        kopf's initial listing replays every object the start-up priming just cached: waking services for
-        those would re-run a pass for the whole fleet on every restart.
+        An event may bring a version a list already cached: waking services for it would run passes for
+        nothing.
         """
         body = event["object"]
         metadata = body["metadata"]
