@@ -81,7 +81,7 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 	touch $@
 
 .PHONY: bench
-bench: venv binaries helm $(BIN)/.bench-installed ## Benchmarks at 1, 100 and 500 PaymentServices (~30 min); results in bench/results/
+bench: venv binaries helm $(BIN)/.bench-installed ## Benchmarks at 1, 100, 500 and then 2,000 PaymentServices (~70 min, estimated); results in bench/results/
 	$(BIN)/python -m bench --mode full
 
 .PHONY: bench-quick

@@ -21,7 +21,7 @@ from pathlib import Path
 from kubernetes import config as kube_config
 
 from bench.audit import AuditLog
-from bench.environment import UNTHROTTLED_ARGS, BenchEnvironment
+from bench.environment import PROFILED_ARGS, BenchEnvironment
 from bench.floor import FloorClient
 from bench.footprint import watched_objects_footprint
 from bench.observer import CHILDREN_PER_WORKLOAD, ClusterObserver
@@ -47,12 +47,15 @@ logger = logging.getLogger("bench")
 class BenchConfig:
     mode: str  # "full" or "quick"
     scales: tuple[int, ...]  # 1: single PaymentServices one at a time; more: a burst of that many
+    # Bursts measured last, after the steady state, so every other figure stays comparable from run to run.
+    beyond_scales: tuple[int, ...]
     single_samples: int
     drift_samples: int
     per_namespace: int
     workers: int
     resync_seconds: float
-    unthrottled: bool  # also a profiled burst at the largest scale with the client-side rate limit lifted
+    profiled: bool  # also a burst at profile_scale again, with py-spy attached
+    profile_scale: int  # the burst profiled: the issue's goals are set at 500, not at the largest scale
     output: Path
 
 
@@ -74,30 +77,39 @@ def parse_args(argv: Sequence[str] | None) -> BenchConfig:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--mode", choices=["full", "quick"], default="full")
     parser.add_argument("--scales", default=None, help="comma-separated, e.g. 1,100,500")
+    parser.add_argument(
+        "--beyond",
+        default=None,
+        help="bursts measured last, floor included (full: 2000; '' for none)",
+    )
     parser.add_argument("--single-samples", type=int, default=None)
     parser.add_argument("--drift-samples", type=int, default=None)
     parser.add_argument("--per-namespace", type=int, default=50, help="PaymentServices per namespace")
     parser.add_argument("--workers", type=int, default=4, help="payguard's --workers, and the floor's")
     parser.add_argument("--resync-seconds", type=float, default=None)
     parser.add_argument(
-        "--no-unthrottled",
-        action="store_true",
-        help="skip the profiled burst with payguard's client-side rate limit lifted",
+        "--no-profile", action="store_true", help="skip the burst repeated with py-spy attached"
     )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     full = args.mode == "full"
     return BenchConfig(
         mode=args.mode,
-        scales=tuple(int(s) for s in (args.scales or ("1,100,500" if full else "1,20")).split(",")),
+        scales=_scales(args.scales or ("1,100,500" if full else "1,20")),
+        beyond_scales=_scales(args.beyond if args.beyond is not None else ("2000" if full else "")),
         single_samples=args.single_samples or (20 if full else 5),
         drift_samples=args.drift_samples or (120 if full else 24),
         per_namespace=args.per_namespace,
         workers=args.workers,
         resync_seconds=args.resync_seconds or (180.0 if full else 30.0),
-        unthrottled=not args.no_unthrottled,
+        profiled=not args.no_profile,
+        profile_scale=500 if full else 20,
         output=args.output or Path("bench/results" if full else "bench/results/quick"),
     )
+
+
+def _scales(text: str) -> tuple[int, ...]:
+    return tuple(int(s) for s in text.split(",") if s.strip())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,8 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=config,
             ctx=Context(env=env, observer=observer, floor=floor, per_namespace=config.per_namespace),
         )
-        measure_scales(run)
+        measure_scales(run, config.scales)
         measure_steady_state(run)
+        # The scale beyond 500 (issue 19): the same floor-then-payguard steps, after everything else.
+        measure_scales(run, config.beyond_scales)
         env.stop_operator()
         floor.close()
         logger.info("reading the audit log (%.0f MiB)", env.audit_log.stat().st_size / 2**20)
@@ -141,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def measure_scales(run: Run) -> None:
-    for scale in run.config.scales:
+def measure_scales(run: Run, scales: Sequence[int]) -> None:
+    for scale in scales:
         logger.info("scale %d: the floor", scale)
         run.ctx.env.stop_operator()
         floor_batch = _floor(run, scale)
@@ -193,21 +207,22 @@ def measure_steady_state(run: Run) -> None:
     workloads = [w["name"] for w in checkout_template()["spec"]["workloads"]]
     logger.info("drift repair: %d tamperings in %s", config.drift_samples, largest.label)
     run.record.drift = drift_repair(ctx, largest, samples=config.drift_samples, workloads=workloads)
-    if config.unthrottled:
-        run.record.profile = _unthrottled_burst(run, largest)
+    if config.profiled:
+        profiled = [b for b in run.payguard_batches if len(b) == config.profile_scale] or [largest]
+        run.record.profile = _profiled_burst(run, profiled[0])
 
 
-def _unthrottled_burst(run: Run, largest: Batch) -> ProfileSummary:
-    """The largest burst again, with payguard's --qps/--burst lifted and py-spy attached.
+def _profiled_burst(run: Run, batch: Batch) -> ProfileSummary:
+    """One burst again (the 500 in a full run), with py-spy attached.
 
-    payguard is stopped and the largest batch deleted first, so the cluster holds what it held when the
-    floor and payguard ran that burst (the smaller scales' services).
+    payguard is stopped and that batch deleted first, so the cluster holds the other scales' services, as
+    when the burst was first measured; with 2,000 measured after it, that is more than the first time.
     """
     config, env = run.config, run.ctx.env
     env.stop_operator()
-    remove_batches(run.ctx, [largest])
-    run.payguard_batches.remove(largest)
-    _start_operator(run, UNTHROTTLED_ARGS)
+    remove_batches(run.ctx, [batch])
+    run.payguard_batches.remove(batch)
+    _start_operator(run, PROFILED_ARGS)
     assert env.operator is not None
     profiler = Profiler(
         pid=env.operator.pid,
@@ -215,14 +230,12 @@ def _unthrottled_burst(run: Run, largest: Batch) -> ProfileSummary:
         raw=config.output / "profile.txt",
         log=env.state_dir / "py-spy.log",
     )
-    logger.info("profiled burst of %d PaymentServices, payguard %s", len(largest), " ".join(UNTHROTTLED_ARGS))
+    logger.info("profiled burst of %d PaymentServices, payguard %s", len(batch), " ".join(PROFILED_ARGS))
     profiler.start()
     time.sleep(1.0)  # let py-spy attach before the burst starts
-    batch, run.record.unthrottled = payguard_burst(
-        run.ctx, label=f"unthrottled-{len(largest)}", count=len(largest)
-    )
+    again, run.record.profiled = payguard_burst(run.ctx, label=f"profiled-{len(batch)}", count=len(batch))
     profiler.stop()
-    run.payguard_batches.append(batch)
+    run.payguard_batches.append(again)
     return summarise(config.output / "profile.txt")
 
 

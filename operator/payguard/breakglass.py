@@ -118,7 +118,7 @@ def merge_exceptions(
 ) -> Merge:
     """Adds each active exception, oldest first, to the body; keeps only those the spec rules accept
     (an egress CIDR overlapping the cluster `networks` is refused, as in the spec)."""
-    merged_body = copy.deepcopy(dict(body))
+    merged_body: Mapping[str, Any] = body  # never changed in place: each allowance copies it
     merge = Merge(service=service)
     for item in sorted(exceptions, key=lambda e: (e.starts, e.name)):
         if not item.active(now):
@@ -149,10 +149,11 @@ def annotate(manifests: Sequence[dict[str, Any]], merge: Merge) -> list[dict[str
             for e in by_workload.get(metadata["labels"][WORKLOAD_LABEL], [])
             if manifest["kind"] in _CHANGED_KINDS[e.kind]
         ]
-        widened = copy.deepcopy(manifest)
-        if names:
-            widened["metadata"]["annotations"][EXCEPTIONS_ANNOTATION] = ",".join(names)
-        annotated.append(widened)
+        if not names:
+            annotated.append(manifest)  # unchanged: copying every control on every pass cost a quarter of it
+            continue
+        annotations = {**(metadata.get("annotations") or {}), EXCEPTIONS_ANNOTATION: ",".join(names)}
+        annotated.append({**manifest, "metadata": {**metadata, "annotations": annotations}})
     return annotated
 
 

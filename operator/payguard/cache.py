@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from payguard.index import Key, NamespaceIndex
 from payguard.slim import slim
 
 T = TypeVar("T")
+Bodies = list[dict[str, Any]]  # spelt once: the class's own `list` method shadows the builtin in it
 # Parsed bodies kept at most; a lost entry is only parsed again.
 PARSED_LIMIT = 4096
 
@@ -28,14 +30,21 @@ class ObjectCache:
         self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # kind -> namespace -> name
         self._parsed: dict[tuple[str, str], Any] = {}  # (uid, resourceVersion) -> parse(body)
         self._unavailable: dict[str, str] = {}  # kind -> why it cannot be observed
+        # Kept at every change, so a pass finds what concerns it without scanning its namespace.
+        self._index = NamespaceIndex()
 
     def put(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Keeps what a pass reads of `body` (see `slim`), and returns it."""
         metadata = body["metadata"]
         kept = slim(kind, body)
+        namespace, name = metadata.get("namespace", ""), metadata["name"]
         with self._lock:
-            by_namespace = self._objects.setdefault(kind, {})
-            by_namespace.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = kept
+            names = self._objects.setdefault(kind, {}).setdefault(namespace, {})
+            old = names.get(name)
+            if old is not None:
+                self._index.discard(kind, namespace, name, old)
+            names[name] = kept
+            self._index.add(kind, namespace, name, kept)
         return kept
 
     def advance(self, kind: str, body: Mapping[str, Any], *, from_version: str) -> None:
@@ -49,7 +58,9 @@ class ObjectCache:
 
     def remove(self, kind: str, *, namespace: str, name: str) -> None:
         with self._lock:
-            self._objects.get(kind, {}).get(namespace, {}).pop(name, None)
+            old = self._objects.get(kind, {}).get(namespace, {}).pop(name, None)
+            if old is not None:
+                self._index.discard(kind, namespace, name, old)
 
     def replace(
         self, kind: str, bodies: Iterable[Mapping[str, Any]], *, namespace: str | None = None
@@ -69,6 +80,10 @@ class ObjectCache:
                 self._objects[kind] = fresh
             else:
                 by_namespace[namespace] = fresh.get(namespace, {})
+            self._index.clear(kind, namespace)
+            for ns in fresh if namespace is None else [namespace]:
+                for name, body in fresh.get(ns, {}).items():
+                    self._index.add(kind, ns, name, body)
         new = {(ns, name): body for ns, names in fresh.items() for name, body in names.items()}
         return [
             Change(old.get(key), new.get(key))
@@ -99,9 +114,32 @@ class ObjectCache:
             chosen = by_namespace.keys() if namespaces is None else dict.fromkeys(namespaces)
             return [body for ns in chosen for body in by_namespace.get(ns, {}).values()]
 
+    def keyed(self, kind: str, *, namespace: str, key: Key) -> Bodies:
+        """The objects of a namespace under one index key (see `index.keys_of`)."""
+        with self._lock:
+            return self._bodies(kind, namespace, self._index.named(kind, namespace, key))
+
+    def selecting(self, kind: str, *, namespace: str, labels: Mapping[str, str]) -> Bodies:
+        """The policies (or Services) of a namespace whose selector may select pods with `labels`: a
+        superset of those that do, never missing one."""
+        with self._lock:
+            return self._bodies(kind, namespace, self._index.selecting(kind, namespace, labels))
+
+    def labelled(self, kind: str, *, namespace: str, labels: Mapping[str, str]) -> Bodies:
+        """The pods of a namespace that may carry every one of `labels` (a superset, never missing one)."""
+        with self._lock:
+            names = self._index.labelled(kind, namespace, labels)
+            if names is None:
+                return list(self._objects.get(kind, {}).get(namespace, {}).values())
+            return self._bodies(kind, namespace, names)
+
+    def _bodies(self, kind: str, namespace: str, names: Iterable[str]) -> Bodies:
+        known = self._objects.get(kind, {}).get(namespace, {})
+        return [known[name] for name in sorted(names) if name in known]
+
     def parsed(self, body: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], T]) -> T:
-        """`parse(body)`, remembered per (uid, resourceVersion): every pass reads all PaymentServices of
-        its namespace, and parsing each one every time would make a pass grow with the namespace."""
+        """`parse(body)`, remembered per (uid, resourceVersion): a pass parses its own PaymentService and
+        the neighbours that share its identities, and most passes find them unchanged."""
         key = (str(body["metadata"].get("uid")), str(body["metadata"].get("resourceVersion")))
         with self._lock:
             if key in self._parsed:

@@ -22,6 +22,7 @@ from payguard.platform import (
     parse_network,
     parse_ports,
 )
+from payguard.ratelimit import client_limit
 from payguard.settings import LabelRequirement, RunSettings
 from payguard.tools import check, diff, evidence, explain, graph, render
 
@@ -66,8 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--kubeconfig", default=None, help="kubeconfig file; default: in-cluster, else $KUBECONFIG"
     )
     run.add_argument("--workers", type=int, default=defaults.workers, help="reconcile passes at once")
-    run.add_argument("--qps", type=float, default=defaults.qps, help="API requests per second, on average")
-    run.add_argument("--burst", type=int, default=defaults.burst, help="API requests at once above --qps")
+    run.add_argument(
+        "--qps",
+        type=float,
+        default=defaults.qps,
+        help="a client-side limit: API requests per second, on average (default 0: none; the API "
+        "server's priority and fairness governs)",
+    )
+    run.add_argument(
+        "--burst",
+        type=int,
+        default=defaults.burst,
+        help="API requests at once above --qps (default 0: twice --qps; only with --qps)",
+    )
     run.add_argument(
         "--selector",
         default="",
@@ -311,6 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlatformError as error:
         parser.error(str(error))
     if settings is not None:
+        try:
+            client_limit(qps=args.qps, burst=args.burst)
+        except ValueError as error:
+            parser.error(str(error))  # exits 2, naming the flag
         level = "DEBUG" if args.verbose else args.log_level
         return run_operator(settings, log_level=level, log_format=args.log_format)
     result: int = args.handler(args)

@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from payguard.api import ApiError
 from payguard.eventseries import EventSeries
 from payguard.kinds import CHILD_TYPES, FIELD_MANAGER, PAYMENT_SERVICES, REPORTING_CONTROLLER, ResourceType
-from payguard.ratelimit import RateLimiter
+from payguard.ratelimit import Limiter, NoLimit
 from payguard.watchstream import ResourceExpiredError, WatchStream
 
 logger = logging.getLogger(__name__)
@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-DEFAULT_QPS = 50.0
-DEFAULT_BURST = 100
 LIST_TIMEOUT_SECONDS = 60
 
 
@@ -59,10 +57,10 @@ def connect(kubeconfig: str | None) -> Cluster:
 class Cluster:
     """The one door to the API server; implements `api.ClusterApi` for the pass."""
 
-    def __init__(self, api_client: client.ApiClient, *, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, api_client: client.ApiClient, *, limiter: Limiter | None = None) -> None:
         self.api_client = api_client
         self._custom = client.CustomObjectsApi(api_client)
-        self._limiter = limiter or RateLimiter(qps=DEFAULT_QPS, burst=DEFAULT_BURST)
+        self._limiter = limiter or NoLimit()
         self._series = EventSeries()
         self._series_lock = threading.Lock()
 

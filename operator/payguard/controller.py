@@ -57,6 +57,7 @@ class Controller:
         self._informers: list[Informer] = []
         self._answered: set[tuple[str, str | None]] = set()  # (kind, namespace) listed or found missing
         self._stop_metrics: Callable[[], None] | None = None
+        self._answered_all = False  # every informer answered once: the workers are about to start
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -93,6 +94,7 @@ class Controller:
                 logger.info("Waiting for the API server to list %s", ", ".join(pending))
             await asyncio.sleep(0.1)
             waited += 1
+        self._answered_all = True
         for key in known_services(self.cache):
             self.queue.add(key, urgent=False)
         self._tasks += [asyncio.create_task(self._work()) for _ in range(self.settings.workers)]
@@ -141,7 +143,11 @@ class Controller:
     # --- informers -----------------------------------------------------------------------------------
 
     def _on_listed(self, resource: ResourceType, namespace: str | None, items: list[dict[str, Any]]) -> None:
-        """A fresh list replaces what the cache knew; every difference wakes the services it affects."""
+        """A fresh list replaces what the cache knew; every difference wakes the services it affects.
+
+        Not at start-up: the workers then start with one pass for every known service, so waking the
+        services of each listed object would only queue the fleet again, object by object."""
+        starting = not self._answered_all
         self._answered.add((resource.kind, namespace))
         was_unavailable = resource.kind in self.cache.unavailable()
         self.cache.set_unavailable(resource.kind, None)
@@ -151,6 +157,8 @@ class Controller:
         if was_unavailable:
             logger.info("%s is served again", crd_name(resource))
             self._queue_all()  # every service judged the kind unobservable meanwhile
+        if starting:
+            return
         for change in changes:
             if resource == PAYMENT_SERVICES:
                 metadata = change.body["metadata"]
@@ -212,8 +220,8 @@ class Controller:
     def _remember(self, kind: str, event: Mapping[str, Any]) -> bool:
         """Updates the cache; False when the event brings nothing the cache did not hold already.
 
-        kopf's initial listing replays every object the start-up priming just cached: waking services for
-        those would re-run a pass for the whole fleet on every restart.
+        An event may bring a version a list already cached: waking services for it would run passes for
+        nothing.
         """
         body = event["object"]
         metadata = body["metadata"]

@@ -75,7 +75,6 @@ def detect_drift(desired: Mapping[str, Any], live: Mapping[str, Any]) -> Drift:
 def _compare(
     desired: Any, live: Any, keys: FieldKeys, *, changed: list[str], foreign: list[FieldKeys], in_list: bool
 ) -> None:
-    path = format_keys(keys)
     if isinstance(desired, Mapping) and isinstance(live, Mapping):
         for key, value in desired.items():
             if key not in live:
@@ -100,4 +99,4 @@ def _compare(
                 in_list=True,
             )
     elif desired != live:
-        changed.append(path)
+        changed.append(format_keys(keys))  # formatted only when it differs: most fields do not

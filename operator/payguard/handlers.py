@@ -14,7 +14,7 @@ import kopf
 
 from payguard.cluster import Cluster, load_api_client
 from payguard.controller import Controller
-from payguard.ratelimit import RateLimiter
+from payguard.ratelimit import client_limit
 from payguard.settings import RunSettings
 
 
@@ -42,7 +42,7 @@ def _controller(memo: kopf.Memo) -> Controller:
     """The controller, made on first use: kopf runs startup before login, and logs in again on 401."""
     if "controller" not in memo:
         settings: RunSettings = memo["settings"]
-        limiter = RateLimiter(qps=settings.qps, burst=settings.burst)
+        limiter = client_limit(qps=settings.qps, burst=settings.burst)
         memo["controller"] = Controller(
             settings, Cluster(load_api_client(settings.kubeconfig), limiter=limiter)
         )
@@ -73,6 +73,9 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Starts the controller; it waits for the API server in the background, so this never fails."""
     settings.posting.enabled = False  # payguard posts its own Events, with stable reasons
+    # kopf serves no resource of payguard's, so its own listing and watching of namespaces and CRDs would
+    # only repeat what the informers list: a restart lists each kind once.
+    settings.scanning.disabled = True
     await _controller(memo).start()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 from collections.abc import Callable, Iterable
@@ -57,21 +58,25 @@ CONDITIONS = Gauge(
 )
 
 _lock = threading.Lock()
-_postures: dict[tuple[str, str, str], str] = {}
+# (namespace, service) -> workload -> posture, and the fleet's count per posture, kept as they change:
+# a pass must not cost more as the fleet grows.
+_postures: dict[tuple[str, str], dict[str, str]] = {}
+_counts: collections.Counter[str] = collections.Counter()
 
 
 def record_certificates(*, namespace: str, service: str, postures: Iterable[CertificatePosture]) -> None:
     """Per-workload timestamps, and the fleet-wide count of certificates by posture."""
     with _lock:
-        for key in [k for k in _postures if k[:2] == (namespace, service)]:
-            del _postures[key]
+        _counts.subtract(_postures.pop((namespace, service), {}).values())
+        by_workload = _postures[(namespace, service)] = {}
         for posture in postures:
             labels = (namespace, service, posture.workload)
-            _postures[labels] = posture.reason
+            by_workload[posture.workload] = posture.reason
             if posture.issued is not None:
                 CERTIFICATE_EXPIRY.labels(*labels).set(posture.issued.not_after.timestamp())
             if posture.renewal_time is not None:
                 CERTIFICATE_RENEWAL.labels(*labels).set(posture.renewal_time.timestamp())
+        _counts.update(by_workload.values())
         _refresh_certificate_counts()
 
 
@@ -128,14 +133,15 @@ def forget_service(*, namespace: str, service: str) -> None:
         if labels[:2] == (namespace, service):
             CONDITIONS.remove(*labels)
     with _lock:
-        for labels in [k for k in _postures if k[:2] == (namespace, service)]:
-            del _postures[labels]
+        by_workload = _postures.pop((namespace, service), {})
+        _counts.subtract(by_workload.values())
+        for workload in by_workload:
             for gauge in (CERTIFICATE_EXPIRY, CERTIFICATE_RENEWAL):
                 with contextlib.suppress(KeyError):
-                    gauge.remove(*labels)
+                    gauge.remove(namespace, service, workload)
         _refresh_certificate_counts()
 
 
 def _refresh_certificate_counts() -> None:
     for posture in SEVERITY:
-        CERTIFICATES.labels(posture=posture).set(sum(1 for reason in _postures.values() if reason == posture))
+        CERTIFICATES.labels(posture=posture).set(_counts[posture])

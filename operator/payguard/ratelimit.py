@@ -1,4 +1,8 @@
-"""Owns the client-side limit on payguard's API requests: a token bucket shared by all workers."""
+"""Owns the optional client-side limit on payguard's API requests: a token bucket shared by all workers.
+
+Off by default: current controller frameworks leave flow control to the API server's priority and
+fairness, and a client-side limit of 50 requests/s capped a 500-service burst at about 190 s.
+"""
 
 from __future__ import annotations
 
@@ -43,3 +47,34 @@ class RateLimiter:
         if wait:
             self._sleep(wait)
         return wait
+
+
+class NoLimit:
+    """No client-side limit (the default): the API server's priority and fairness governs."""
+
+    def acquire(self) -> float:
+        return 0.0
+
+
+Limiter = RateLimiter | NoLimit
+
+
+def client_limit(
+    *,
+    qps: float,
+    burst: int,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Limiter:
+    """The limit `--qps` and `--burst` ask for: `qps` 0 is none, `burst` 0 is twice `qps`."""
+    if qps < 0:
+        raise ValueError(f"--qps must be 0 (no client-side limit) or positive, got {qps:g}")
+    if burst < 0:
+        raise ValueError(f"--burst must be 0 (twice --qps) or positive, got {burst}")
+    if qps == 0:
+        if burst:
+            raise ValueError(
+                "--burst needs --qps: without a client-side rate there is nothing to burst above"
+            )
+        return NoLimit()
+    return RateLimiter(qps=qps, burst=burst or max(1, round(2 * qps)), clock=clock, sleep=sleep)

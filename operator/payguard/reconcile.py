@@ -27,13 +27,12 @@ from payguard.fights import DriftHistory, Fight
 from payguard.judge import EventNote, condition_notes, event_notes, judge, previous_conditions, status_patch
 from payguard.kinds import PAYMENT_SERVICES
 from payguard.model import Enforcement, InvalidSpec, PaymentService
-from payguard.observe import observe, observe_exceptions
+from payguard.observe import observe, observe_exceptions, parsed_service
 from payguard.outcome import ChildResult, Outcome
 from payguard.render import render_children, with_rendered_hash
 from payguard.retention import add_finalizer
 from payguard.settings import Platform, RunSettings
 from payguard.snapshot import Snapshot
-from payguard.spec import parse_payment_service
 from payguard.spec.networks import check_cluster_networks
 
 logger = logging.getLogger(__name__)
@@ -125,7 +124,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     report = PassReport()
     body = _hold_deletion(body, context, report)
     try:
-        service = parse_payment_service(body)
+        service = parsed_service(body, context.cache)
         check_cluster_networks(service, context.platform.cluster_networks())
     except InvalidSpec as error:
         # Keep the last good controls: nothing is applied or pruned until the spec is valid again.

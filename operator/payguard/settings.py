@@ -33,8 +33,8 @@ class RunSettings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     kubeconfig: str | None = None  # None: in-cluster, else $KUBECONFIG
     workers: int = 4  # passes running at once
-    qps: float = 50.0  # API requests per second, on average (client-side limit)
-    burst: int = 100  # requests allowed at once above that average
+    qps: float = 0.0  # client-side limit, API requests per second on average; 0: none (the API server's APF)
+    burst: int = 0  # requests allowed at once above that average; 0: twice qps
     audit_only: bool = False  # treat every PaymentService as enforcement: Audit (a rollout safety switch)
     selector: tuple[LabelRequirement, ...] = ()  # only PaymentServices whose labels match all of these
     resync_seconds: float = 300.0  # every PaymentService gets a pass at least this often

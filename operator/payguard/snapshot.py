@@ -22,16 +22,21 @@ MESH_WIDE_KINDS = (PEER_AUTHENTICATIONS.kind, AUTHORIZATION_POLICIES.kind)
 class Snapshot:
     """Every input of one pass, read once: what the pass converges and judges is what it saw."""
 
-    # Every object of a generated kind in the service's namespace, payguard's or not, by (kind, ns, name).
+    # The objects of a generated kind in the service's namespace that concern this pass, payguard's or not,
+    # by (kind, ns, name): those at its children's names, those labelled as its children, and the
+    # policies that may select its workloads (see observe).
     namespace_objects: Mapping[ChildKey, Body]
-    # Istio policies of the mesh root namespace, when that is another namespace, by kind.
+    # Istio policies of the mesh root namespace that may select its workloads, when that is another
+    # namespace, by kind.
     mesh_root_objects: Mapping[str, tuple[Body, ...]]
-    # The other PaymentServices of the namespace that parse (a broken one claims nothing).
+    # The other PaymentServices of the namespace that parse and declare one of its ServiceAccounts (a
+    # broken one claims nothing).
     other_services: tuple[PaymentService, ...]
     issuer: Body | None
     certificate_requests: tuple[Body, ...]
-    # The namespace's pods, ServiceAccount names and Services, and the namespace itself: where the
-    # controls land. ServiceAccounts are None when they cannot be observed.
+    # The pods its workloads may select, which of its declared ServiceAccounts exist, the Services that
+    # select those pods, and the namespace itself: where the controls land. ServiceAccounts are None when
+    # they cannot be observed.
     pods: tuple[Body, ...]
     service_accounts: frozenset[str] | None
     services: tuple[Body, ...]

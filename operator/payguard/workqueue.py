@@ -22,6 +22,9 @@ class WorkQueue(Generic[Key]):
     def __init__(self) -> None:
         self._urgent: deque[Key] = deque()
         self._routine: deque[Key] = deque()
+        # Queued keys and whether urgent: membership in O(1), as a restart adds the fleet at once. A key
+        # promoted to urgent stays behind in the routine deque, and is skipped there.
+        self._queued: dict[Key, bool] = {}
         self._ready = asyncio.Event()
         self._active: set[Key] = set()
         self._again: dict[Key, bool] = {}  # added while active -> urgent?
@@ -29,23 +32,26 @@ class WorkQueue(Generic[Key]):
     def add(self, key: Key, *, urgent: bool = True) -> None:
         if key in self._active:
             self._again[key] = self._again.get(key, False) or urgent
-        elif key in self._urgent:
-            pass
-        elif key in self._routine:
-            if urgent:  # promote: a change arrived for a key that was only due for a resync
-                self._routine.remove(key)
+        elif key in self._queued:
+            if urgent and not self._queued[key]:  # promote: a change arrived for a key due for a resync
+                self._queued[key] = True
                 self._urgent.append(key)
         else:
+            self._queued[key] = urgent
             (self._urgent if urgent else self._routine).append(key)
         self._ready.set()
 
     async def get(self) -> Key:
-        while not (self._urgent or self._routine):
-            self._ready.clear()
-            await self._ready.wait()
-        key = self._urgent.popleft() if self._urgent else self._routine.popleft()
-        self._active.add(key)
-        return key
+        while True:
+            while not (self._urgent or self._routine):
+                self._ready.clear()
+                await self._ready.wait()
+            urgent = bool(self._urgent)
+            key = self._urgent.popleft() if urgent else self._routine.popleft()
+            if self._queued.get(key) == urgent:  # else a promoted key's stale routine entry
+                del self._queued[key]
+                self._active.add(key)
+                return key
 
     def done(self, key: Key) -> None:
         self._active.discard(key)
@@ -53,4 +59,4 @@ class WorkQueue(Generic[Key]):
             self.add(key, urgent=self._again.pop(key))
 
     def __len__(self) -> int:
-        return len(self._urgent) + len(self._routine)
+        return len(self._queued)

@@ -49,8 +49,9 @@ def test_kubernetes_before_1_30_is_refused_with_the_reason(version: str) -> None
         ("operator.logFormat=xml", "/operator/logFormat", "must be one of"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy", "must be one of"),
         ("operator.workers=0", "/operator/workers", "minimum"),
-        ("operator.burst=0", "/operator/burst", "minimum"),
-        ("operator.qps=0", "/operator/qps", "exclusiveMinimum"),
+        ("operator.burst=-1", "/operator/burst", "minimum"),
+        ("operator.qps=-1", "/operator/qps", "minimum"),
+        ("operator.burst=20", "/operator/burst", "value must be 0"),  # a burst without qps limits nothing
         ("operator.fightWindowSeconds=0", "/operator/fightWindowSeconds", "exclusiveMinimum"),
         ("replicas=2", "/replicas", "maximum"),
         ("metrics.port=70000", "/metrics/port", "maximum"),

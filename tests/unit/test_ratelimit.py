@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from payguard.ratelimit import RateLimiter
+from payguard import handlers
+from payguard.cli import main
+from payguard.ratelimit import NoLimit, RateLimiter, client_limit
+from payguard.settings import RunSettings
 
 
 class FakeTime:
@@ -47,3 +52,65 @@ def test_idle_time_refills_the_bucket_up_to_the_burst() -> None:
 def test_nonsense_limits_are_refused(qps: float, burst: int) -> None:
     with pytest.raises(ValueError, match="qps must be positive"):
         RateLimiter(qps=qps, burst=burst)
+
+
+def test_by_default_there_is_no_client_side_limit() -> None:
+    """Flow control is left to the API server's priority and fairness: a thousand requests never wait."""
+    time = FakeTime()
+    defaults = RunSettings()
+    limiter = client_limit(qps=defaults.qps, burst=defaults.burst, clock=time.clock, sleep=time.sleep)
+    assert isinstance(limiter, NoLimit)
+    assert sum(limiter.acquire() for _ in range(1000)) == 0.0
+    assert time.slept == []
+
+
+def test_qps_alone_limits_with_a_burst_of_twice_the_rate() -> None:
+    time = FakeTime()
+    limiter = client_limit(qps=5, burst=0, clock=time.clock, sleep=time.sleep)
+    waits = [limiter.acquire() for _ in range(11)]
+    assert waits[:10] == [0.0] * 10
+    assert waits[10] == pytest.approx(0.2)
+
+
+def test_qps_and_burst_limit_as_given() -> None:
+    time = FakeTime()
+    limiter = client_limit(qps=20, burst=2, clock=time.clock, sleep=time.sleep)
+    assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, pytest.approx(0.05)]
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--burst", "5"], "--burst needs --qps"),
+        (["--qps", "-1"], "--qps"),
+        (["--qps", "5", "--burst", "-2"], "--burst"),
+    ],
+)
+def test_run_refuses_limits_that_make_no_sense_naming_the_flag(
+    flags: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", *flags])
+    assert exited.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_the_operator_limits_its_client_as_the_flags_say(tmp_path: Any) -> None:
+    """The wiring: the Cluster the operator talks through carries the limit the settings ask for."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    for settings, expected in (
+        (RunSettings(kubeconfig=str(kubeconfig)), NoLimit),
+        (RunSettings(kubeconfig=str(kubeconfig), qps=5, burst=1), RateLimiter),
+    ):
+        controller = handlers._controller(handlers.kopf.Memo(settings=settings))
+        assert type(controller.cluster._limiter) is expected
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""

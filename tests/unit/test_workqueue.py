@@ -184,3 +184,20 @@ def test_a_change_during_a_pass_is_queued_as_a_change_afterwards() -> None:
         return await drain(queue)
 
     assert asyncio.run(scenario()) == ["payments/a", "payments/r"]
+
+
+def test_a_promoted_key_is_handed_out_once_and_its_old_place_is_skipped() -> None:
+    """A promotion leaves the key's routine entry behind; it must neither run the key twice nor hand it
+    out later as if it were queued again."""
+
+    async def scenario() -> tuple[list[str], int, list[str]]:
+        queue: WorkQueue[str] = WorkQueue()
+        queue.add("a", urgent=False)
+        queue.add("b", urgent=False)
+        queue.add("a")  # promoted
+        first = await drain(queue)
+        left = len(queue)
+        queue.add("a", urgent=False)  # queued again after its pass: a fresh routine entry
+        return first, left, await drain(queue)
+
+    assert asyncio.run(scenario()) == (["a", "b"], 0, ["a"])
