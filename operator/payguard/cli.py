@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import socket
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from payguard import __version__
-from payguard.settings import LabelRequirement, Labels, Platform, RunSettings
+from payguard.settings import Election, LabelRequirement, Labels, Platform, RunSettings
 from payguard.tools import check, diff, evidence, explain, graph, render
 
 # The subcommands beyond `run`: each module has SUMMARY, EXAMPLES, add_arguments(parser) and main(args).
@@ -97,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="kopf liveness probe, e.g. http://0.0.0.0:8081/healthz",
     )
+    add_election_arguments(run)
     run.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log threshold"
     )
@@ -106,6 +109,63 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="same as --log-level DEBUG")
     _add_tools(commands)
     return parser
+
+
+def add_election_arguments(parser: argparse.ArgumentParser) -> None:
+    """High availability: replicas share the shards of PaymentServices through Leases."""
+    election = Election(identity="", namespace="")
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="share the work through coordination.k8s.io Leases (off: this process owns everything)",
+    )
+    parser.add_argument(
+        "--shards", type=int, default=election.shards, help="shards (by namespace hash), one Lease each"
+    )
+    parser.add_argument(
+        "--lease-duration",
+        type=float,
+        default=election.lease_duration,
+        help="seconds a candidate waits without seeing a renewal before taking a Lease over",
+    )
+    parser.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=election.renew_deadline,
+        help="seconds after the last successful renew at which a holder stops writing",
+    )
+    parser.add_argument(
+        "--retry-period", type=float, default=election.retry_period, help="seconds between Lease rounds"
+    )
+    parser.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME") or socket.gethostname(),
+        help="holder identity in the Leases (default: $POD_NAME, else the host name)",
+    )
+    parser.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", ""),
+        help="namespace of the Leases, the operator's own (default: $POD_NAMESPACE)",
+    )
+
+
+def election_from(args: argparse.Namespace) -> Election | None:
+    """The election settings, or None without --leader-elect; ValueError names every bad flag."""
+    election = Election(
+        identity=args.identity,
+        namespace=args.lease_namespace,
+        shards=args.shards,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
+    )
+    if not args.leader_elect:
+        if args.shards != 1:
+            raise ValueError("--shards needs --leader-elect (without it one process owns every shard)")
+        return None
+    if problems := election.problems():
+        raise ValueError("; ".join(problems))
+    return election
 
 
 def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
@@ -181,6 +241,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         metrics_port=args.metrics_port,
         metrics_address=args.metrics_address,
         liveness_endpoint=args.liveness,
+        election=election_from(args),
     )
 
 
@@ -251,7 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         level = "DEBUG" if args.verbose else args.log_level
-        return run_operator(settings_from(args), log_level=level, log_format=args.log_format)
+        try:
+            settings = settings_from(args)
+        except ValueError as error:
+            build_parser().error(str(error))
+        return run_operator(settings, log_level=level, log_format=args.log_format)
     if args.command in PLATFORM_TOOLS:
         args.platform = platform_from(args)
     result: int = args.handler(args)

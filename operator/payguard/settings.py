@@ -36,6 +36,38 @@ class LabelRequirement:
 
 
 @dataclass(frozen=True)
+class Election:
+    """Leader election and sharding over Leases (client-go's semantics), in seconds."""
+
+    identity: str  # the holder identity: the pod's name
+    namespace: str  # where the Leases live: the operator's own namespace
+    shards: int = 1
+    lease_duration: float = 15.0  # candidates wait this long without seeing a renewal before taking over
+    renew_deadline: float = 10.0  # a holder that has not renewed for this long stops writing at once
+    retry_period: float = 2.0  # how often holders renew and candidates try
+    group: str = "payguard"  # Lease names start with this
+
+    def problems(self) -> list[str]:
+        """What is wrong, naming the flag (empty when valid)."""
+        found = []
+        if not self.identity:
+            found.append("--identity is empty (the chart sets it to the pod's name)")
+        if not self.namespace:
+            found.append("--lease-namespace is empty (the chart sets it to the operator's namespace)")
+        if not 1 <= self.shards <= 1024:
+            found.append(f"--shards must be between 1 and 1024, got {self.shards}")
+        if self.retry_period <= 0:
+            found.append("--retry-period must be above 0")
+        if self.renew_deadline <= self.retry_period:
+            found.append("--renew-deadline must be longer than --retry-period")
+        if self.lease_duration <= self.renew_deadline:
+            found.append("--lease-duration must be longer than --renew-deadline")
+        if self.lease_duration != int(self.lease_duration):
+            found.append("--lease-duration must be whole seconds (the Lease's leaseDurationSeconds)")
+        return found
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """How `payguard run` was asked to run; the defaults are the flags' defaults."""
 
@@ -54,6 +86,7 @@ class RunSettings:
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_address: str = "0.0.0.0"  # the chart's NetworkPolicy limits who reaches it
     liveness_endpoint: str | None = None
+    election: Election | None = None  # None: no Leases, this process owns every PaymentService
 
     @property
     def clusterwide(self) -> bool:
