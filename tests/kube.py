@@ -28,6 +28,24 @@ rules:
     users: ["{AUDITED_USER}"]
   - level: None
 """
+# The chaos cluster also records every write of the chart's ServiceAccount, the Lease writes with their
+# body (the holder), so the HA tests can tell which replica wrote what while holding which Lease.
+OPERATOR_USER = "system:serviceaccount:payguard-system:payguard"
+CHAOS_AUDIT_POLICY = f"""apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted"]
+rules:
+  - level: Request
+    users: ["{OPERATOR_USER}"]
+    verbs: ["create", "update"]
+    resources: [{{group: "coordination.k8s.io", resources: ["leases"]}}]
+  - level: Metadata
+    users: ["{OPERATOR_USER}"]
+    verbs: ["create", "update", "patch", "delete"]
+  - level: Metadata
+    users: ["{AUDITED_USER}"]
+  - level: None
+"""
 
 
 @dataclass
