@@ -106,8 +106,10 @@ def holder_at(writes: list[Write], lease: str, moment: float) -> str | None:
     """Who held `lease` at `moment` by the audit log: the last successful Lease write completed before
     it names the holder, and that holder's term ends a lease duration after it (or at its release)."""
     last = None
-    for write in writes:
-        if write.resource == "leases" and write.name == lease and write.code < 300 and write.done <= moment:
+    for write in writes:  # ordered by completion
+        if write.done > moment:
+            break
+        if write.resource == "leases" and write.name == lease and write.code < 300:
             last = write
     if last is None or last.holder is None or moment - last.done >= LEASE_SECONDS:
         return None
@@ -117,11 +119,12 @@ def holder_at(writes: list[Write], lease: str, moment: float) -> str | None:
 def writes_outside_terms(writes: list[Write], *, lease_of: Any) -> list[str]:
     """Every successful write of an object whose writer did not hold its shard's Lease at that moment."""
     found = []
+    lease_writes = [w for w in writes if w.resource == "leases"]
     for write in writes:
         if write.resource == "leases" or write.code >= 300:
             continue
         lease = lease_of(write.namespace)
-        holder = holder_at(writes, lease, write.at)
+        holder = holder_at(lease_writes, lease, write.at)
         if holder != write.writer:
             found.append(
                 f"{write.writer} {write.verb} {write.resource} {write.namespace}/{write.name} "
@@ -132,6 +135,15 @@ def writes_outside_terms(writes: list[Write], *, lease_of: Any) -> list[str]:
 
 def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def owned_shards(metrics_text: str) -> set[int]:
+    """The shards a replica's payguard_shard_owned metric says it holds."""
+    owned = set()
+    for line in metrics_text.splitlines():
+        if line.startswith("payguard_shard_owned{") and line.rstrip().endswith(" 1.0"):
+            owned.add(int(line.split('shard="')[1].split('"')[0]))
+    return owned
 
 
 def now() -> float:
