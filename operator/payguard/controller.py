@@ -64,7 +64,7 @@ class Controller:
         if election is not None and fence is not None:
             leases = LeaseApi(cluster.api_client, namespace=election.namespace, timeout=election.retry_period)
             self.elector = Elector(
-                election, leases=leases, fence=fence, acquired=self._on_acquired, drained=self._drained
+                election, leases=leases, fence=fence, changed=self._on_shard, drained=self._drained
             )
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -253,16 +253,16 @@ class Controller:
             finally:
                 self.queue.done(key)
 
-    def owns(self, namespace: str) -> bool:
-        """Whether this replica writes for the namespace now (always, without leader election)."""
-        return self.cluster.fence is None or self.cluster.fence.owns(namespace)
-
-    def _on_acquired(self, shard: int) -> None:
-        """A shard taken over: each of its PaymentServices gets a pass, from the warm cache."""
+    def _on_shard(self, shard: int, held: bool) -> None:
+        """A shard taken: each of its PaymentServices gets a pass, from the warm cache. A shard left: its
+        per-service gauges go, so only the owner's series remain for alerts."""
         fence = self.cluster.fence
         for key in known_services(self.cache):
             if fence is not None and fence.shard(key[0]) == shard:
-                self.queue.add(key)
+                if held:
+                    self.queue.add(key)
+                else:
+                    metrics.forget_service(namespace=key[0], service=key[1])
 
     async def _drained(self, shard: int) -> None:
         """Returns once no pass of the shard runs (the fence already refuses new writes for it)."""
@@ -272,7 +272,7 @@ class Controller:
 
     async def _run_pass(self, key: ServiceKey) -> None:
         namespace, name = key
-        if not self.owns(namespace):
+        if self.cluster.fence is not None and not self.cluster.fence.owns(namespace):
             return  # another replica's shard: queued again when this one acquires it
         body = self.cache.get(PAYMENT_SERVICES.kind, namespace=namespace, name=name)
         deleting = body is not None and bool(body["metadata"].get("deletionTimestamp"))

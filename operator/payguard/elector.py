@@ -33,8 +33,9 @@ T = TypeVar("T")
 
 
 class Elector:
-    """One per process. `acquired(shard)` queues the shard's PaymentServices; `drained(shard)` returns
-    once no pass of the shard runs, so a Lease is released only after this replica stopped writing."""
+    """One per process. `changed(shard, held)` tells the controller of every acquire, release and loss;
+    `drained(shard)` returns once no pass of the shard runs, so a Lease is released only after this
+    replica stopped writing for it."""
 
     def __init__(
         self,
@@ -42,14 +43,14 @@ class Elector:
         *,
         leases: LeaseApi,
         fence: Fence,
-        acquired: Callable[[int], None],
+        changed: Callable[[int, bool], None],
         drained: Callable[[int], Awaitable[None]],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.election = election
         self._leases = leases
         self.fence = fence
-        self._acquired = acquired
+        self._changed = changed
         self._drained = drained
         self._clock = clock
         self._seen: dict[str, Observation] = {}
@@ -123,13 +124,14 @@ class Elector:
             metrics.SHARD_OWNED.labels(shard=str(shard)).set(1)
             metrics.LEASE_TRANSITIONS.labels(shard=str(shard), event="acquired").inc()
             logger.info("Acquired Lease %s/%s for shard %d", self._leases.namespace, name, shard)
-            self._acquired(shard)
+            self._changed(shard, True)
 
     async def release(self, shard: int) -> None:
         """Stops writing for the shard, waits for its passes to end, then frees the Lease for others."""
         self.fence.revoke(shard)
         await self._drained(shard)
         self._held.discard(shard)
+        self._changed(shard, False)
         metrics.SHARD_OWNED.labels(shard=str(shard)).set(0)
         metrics.LEASE_TRANSITIONS.labels(shard=str(shard), event="released").inc()
         name = shard_lease_name(self.election.group, shard)
@@ -153,6 +155,7 @@ class Elector:
     def _lost(self, shard: int, why: str) -> None:
         self.fence.revoke(shard)
         self._held.discard(shard)
+        self._changed(shard, False)
         metrics.SHARD_OWNED.labels(shard=str(shard)).set(0)
         metrics.LEASE_TRANSITIONS.labels(shard=str(shard), event="lost").inc()
         name = shard_lease_name(self.election.group, shard)

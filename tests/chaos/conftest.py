@@ -2,8 +2,9 @@
 restart and whose etcd they may write behind the API server's back, without disturbing the session cluster.
 
 It is the local control plane built like the session one (tests/conftest.py): the same binaries, the same
-CRDs (Istio, cert-manager, monitoring, payguard); its audit policy also records the operator's writes. Faults need processes we own,
-so the chaos tests skip when PAYGUARD_TEST_KUBECONFIG names an existing cluster.
+CRDs (Istio, cert-manager, monitoring, payguard); its audit policy also records the operator's writes.
+Faults need processes we own, so the chaos tests skip when PAYGUARD_TEST_KUBECONFIG names an existing
+cluster.
 """
 
 from __future__ import annotations

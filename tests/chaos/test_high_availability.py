@@ -106,7 +106,7 @@ def test_the_standby_repairs_drift_within_the_lease_after_the_leader_is_killed(
         f"HA timing: leader SIGKILLed, drift repaired by the standby after {time.monotonic() - killed:.2f}s"
     )
     assert lease_holders(admin.api_client, shards=1)[0] == standby.identity
-    assert f"Acquired Lease payguard-system/payguard-shard-0" in standby.process.log()
+    assert "Acquired Lease payguard-system/payguard-shard-0" in standby.process.log()
 
     time.sleep(1)  # the audit log is written as requests complete
     writes = audited_writes(admin.audit_log, since=started)

@@ -121,7 +121,8 @@ def test_three_replicas_share_the_shards_take_over_a_killed_ones_and_rebalance_w
         lambda: owned_once(admin, replicas, expected_owners=2), timeout=LEASE_SECONDS + 5, what="takeover"
     )
     print(
-        f"HA timing: {len(lost)} shards of a SIGKILLed replica taken over after {time.monotonic() - killed:.2f}s"
+        f"HA timing: {len(lost)} shards of a SIGKILLed replica taken over"
+        f" after {time.monotonic() - killed:.2f}s"
     )
     assert victim.identity not in after.values()
     for namespace in fleet:
