@@ -65,6 +65,21 @@ class LeaseApi:
             raise ApiError(action, 0, str(error)) from None
         return cast(dict[str, Any], written)
 
+    def delete(self, name: str, *, resource_version: str) -> None:
+        """Deletes exactly the version that was read (a replica that came back meanwhile keeps its Lease)."""
+        options = client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(resource_version=resource_version)
+        )
+        try:
+            self._custom.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name, body=options, _request_timeout=self.timeout
+            )
+        except ApiException as error:
+            if error.status not in (404, 409):
+                raise _error(f"Delete Lease {self.namespace}/{name}", error) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ApiError(f"Delete Lease {self.namespace}/{name}", 0, str(error)) from None
+
 
 def _error(action: str, error: ApiException) -> ApiError:
     message = str(error.reason or "")

@@ -5,6 +5,7 @@ operator's event loop; Lease calls run on a thread of their own, so busy passes 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from payguard.fence import Fence
 from payguard.leases import (
     LeaseRecord,
     Observation,
+    departed,
     lease_body,
     live_holder,
     member_lease_name,
@@ -30,6 +32,7 @@ from payguard.sharding import plan_shards
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+DEPARTED_LEASES = 20  # lease durations after which a silent member Lease is deleted
 
 
 class Elector:
@@ -98,6 +101,7 @@ class Elector:
             record = records.get(shard_lease_name(election.group, shard))
             if record is None or record.holder != me:
                 self._lost(shard, f"the Lease names {record.holder if record else 'nobody'}")
+        await self._forget_departed(now)
         plan = plan_shards(
             identity=me, shards=election.shards, members=len(members), holders=holders, held=self._held
         )
@@ -105,6 +109,21 @@ class Elector:
             await self.release(shard)
         for shard in (*plan.renew, *plan.acquire):
             await self._claim(shard)
+
+    async def _forget_departed(self, now: float) -> None:
+        """Deletes member Leases of replicas gone for DEPARTED_LEASES lease durations."""
+        prefix = f"{self.election.group}-member-"
+        after = DEPARTED_LEASES * self.election.lease_duration
+        for name, seen in list(self._seen.items()):
+            if name.startswith(prefix) and departed(seen, now=now, after=after):
+                try:
+                    version = seen.record.resource_version
+                    await self._call(functools.partial(self._leases.delete, name, resource_version=version))
+                except ApiError as error:
+                    logger.warning("Failed to delete the Lease of departed replica %s: %s", name, error)
+                    continue
+                del self._seen[name]
+                logger.info("Deleted Lease %s/%s of a departed replica", self._leases.namespace, name)
 
     async def _claim(self, shard: int) -> None:
         sent_at = self._clock()

@@ -74,6 +74,12 @@ def live_holder(observation: Observation | None, *, now: float) -> str | None:
     return observation.record.holder
 
 
+def departed(observation: Observation, *, now: float, after: float) -> bool:
+    """A member Lease unchanged for `after` seconds on this clock: its replica is gone for good (pod
+    names change on every restart), so the Lease is clutter to delete."""
+    return live_holder(observation, now=now) is None and now - observation.changed_at >= after
+
+
 def member_lease_name(group: str, identity: str) -> str:
     """Each replica announces itself with a Lease of its own, so every replica can count the live ones."""
     return f"{group}-member-{identity}"

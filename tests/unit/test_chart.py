@@ -130,7 +130,11 @@ def test_leases_are_granted_in_the_release_namespace_only_and_least_privilege() 
     [role] = [d for d in documents if d["kind"] == "Role" and d["metadata"]["name"].endswith("-leases")]
     assert role["metadata"]["namespace"] == "ops"
     assert role["rules"] == [
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list", "create", "update"]}
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["list", "create", "update", "delete"],
+        }
     ]
     [binding] = [
         d

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from payguard.leases import LeaseRecord, lease_body, live_holder, observe
+from payguard.leases import LeaseRecord, departed, lease_body, live_holder, observe
 
 NOW = datetime(2026, 12, 2, 7, 0, 0, 123456, tzinfo=UTC)
 
@@ -83,3 +83,11 @@ def test_a_first_acquire_creates_the_lease_without_a_resource_version() -> None:
         name="n", namespace="ns", group="g", role="member", holder="a", previous=None, now=NOW, duration=4
     )
     assert "resourceVersion" not in body["metadata"] and body["spec"]["leaseTransitions"] == 0
+
+
+def test_a_member_lease_is_departed_only_long_after_its_last_renewal_was_seen() -> None:
+    seen = observe(None, record("payguard-7d9f-x2v", duration=15), now=100.0)
+    assert not departed(seen, now=399.0, after=300.0)
+    assert departed(seen, now=400.0, after=300.0)
+    released = observe(None, record(None), now=100.0)
+    assert not departed(released, now=200.0, after=300.0) and departed(released, now=400.0, after=300.0)
