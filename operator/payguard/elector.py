@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from payguard.leases import (
     live_holder,
     member_lease_name,
     observe,
+    other_shard_counts,
     shard_lease_name,
 )
 from payguard.settings import Election
@@ -57,6 +59,7 @@ class Elector:
         self._drained = drained
         self._clock = clock
         self._seen: dict[str, Observation] = {}
+        self._waiting: set[int] = set()  # other shard counts still held (a rollout changing --shards)
         self._held: set[int] = set()  # shards announced as acquired (metric, log), whatever the fence says
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="payguard-leases")
         for shard in range(election.shards):
@@ -87,10 +90,11 @@ class Elector:
         }
         me = election.identity
         await self._write(member_lease_name(election.group, me), role="member", holder=me)
-        members = {
+        members = {  # those splitting namespaces as this one does: a rollout to new --shards waits
             holder
             for name, seen in self._seen.items()
             if name.startswith(f"{election.group}-member-")
+            and seen.record.shards in (None, election.shards)
             and (holder := live_holder(seen, now=now)) is not None
         } | {me}
         holders = {
@@ -105,6 +109,13 @@ class Elector:
         plan = plan_shards(
             identity=me, shards=election.shards, members=len(members), holders=holders, held=self._held
         )
+        shard_leases = {n: o for n, o in self._seen.items() if n.startswith(f"{election.group}-shard-")}
+        others = other_shard_counts(shard_leases, shards=election.shards, now=now)
+        if others and others != self._waiting:
+            logger.warning("Waiting to take shards: Leases of %s shards are still held", sorted(others))
+        self._waiting = others
+        if others:
+            plan = replace(plan, acquire=())
         for shard in plan.release:
             await self.release(shard)
         for shard in (*plan.renew, *plan.acquire):
@@ -200,6 +211,7 @@ class Elector:
             previous=previous,
             now=datetime.now(UTC),
             duration=int(self.election.lease_duration),
+            shards=self.election.shards,
         )
         try:
             written = await self._call(self._leases.write, body)

@@ -15,6 +15,7 @@ from typing import Any
 
 LEASE_GROUP_LABEL = "payguard.dev/lease-group"
 LEASE_ROLE_LABEL = "payguard.dev/lease-role"  # "shard" or "member"
+SHARDS_LABEL = "payguard.dev/shards"  # how many shards the writer splits namespaces into
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,12 @@ class LeaseRecord:
     duration_seconds: int
     transitions: int
     resource_version: str
+    shards: int | None = None  # the writer's --shards (the label)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> LeaseRecord:
         spec = body.get("spec") or {}
+        shards = ((body["metadata"].get("labels") or {}).get(SHARDS_LABEL) or "").strip()
         return cls(
             name=body["metadata"]["name"],
             holder=spec.get("holderIdentity") or None,
@@ -40,6 +43,7 @@ class LeaseRecord:
             duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
             transitions=int(spec.get("leaseTransitions") or 0),
             resource_version=str(body["metadata"].get("resourceVersion", "")),
+            shards=int(shards) if shards.isdigit() else None,
         )
 
     @property
@@ -74,6 +78,16 @@ def live_holder(observation: Observation | None, *, now: float) -> str | None:
     return observation.record.holder
 
 
+def other_shard_counts(observations: Mapping[str, Observation], *, shards: int, now: float) -> set[int]:
+    """Shard counts of live shard Leases other than ours: replicas split namespaces differently (a
+    rollout changing --shards), so taking any shard could make two owners of one namespace."""
+    return {
+        seen.record.shards
+        for seen in observations.values()
+        if seen.record.shards not in (None, shards) and live_holder(seen, now=now) is not None
+    }
+
+
 def departed(observation: Observation, *, now: float, after: float) -> bool:
     """A member Lease unchanged for `after` seconds on this clock: its replica is gone for good (pod
     names change on every restart), so the Lease is clutter to delete."""
@@ -99,6 +113,7 @@ def lease_body(
     previous: LeaseRecord | None,
     now: datetime,
     duration: int,
+    shards: int | None = None,
 ) -> dict[str, Any]:
     """The Lease to create or update: an acquire (holder changes), a renew (same holder) or a release
     (holder None, as client-go's ReleaseOnCancel leaves it). Updates carry the resourceVersion that was
@@ -121,6 +136,8 @@ def lease_body(
         "namespace": namespace,
         "labels": {LEASE_GROUP_LABEL: group, LEASE_ROLE_LABEL: role},
     }
+    if shards is not None:
+        metadata["labels"][SHARDS_LABEL] = str(shards)
     if previous is not None:
         metadata["resourceVersion"] = previous.resource_version
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}

@@ -117,3 +117,14 @@ def test_the_member_lease_of_a_departed_replica_is_deleted() -> None:
     assert "payguard-member-b" in store.items
     rounds(clock, a, seconds=DEPARTED_LEASES * 4 + 2)
     assert "payguard-member-b" not in store.items and "payguard-member-a" in store.items
+
+
+def test_replicas_with_another_shard_count_take_nothing_while_its_leases_live() -> None:
+    store, clock = FakeLeases(), Clock()
+    old, new = elector("old", store, clock, shards=8), elector("new", store, clock, shards=4)
+    rounds(clock, old, seconds=3)
+    rounds(clock, old, new, seconds=10)
+    assert new.fence.held() == set() and len(old.fence.held()) == 8  # no namespace with two owners
+    asyncio.run(old.stop())  # the old replica leaves (a rolling update): its shards are released
+    rounds(clock, new, seconds=3)
+    assert new.fence.held() == {0, 1, 2, 3}
