@@ -116,10 +116,10 @@ class Elector:
         self._waiting = others
         if others:
             plan = replace(plan, acquire=())
+        for shard in (*plan.renew, *plan.acquire):  # renewals first: a slow release must not delay them
+            await self._claim(shard)
         for shard in plan.release:
             await self.release(shard)
-        for shard in (*plan.renew, *plan.acquire):
-            await self._claim(shard)
 
     async def _forget_departed(self, now: float) -> None:
         """Deletes member Leases of replicas gone for DEPARTED_LEASES lease durations."""
@@ -159,7 +159,10 @@ class Elector:
     async def release(self, shard: int) -> None:
         """Stops writing for the shard, waits for its passes to end, then frees the Lease for others."""
         self.fence.revoke(shard)
-        await self._drained(shard)
+        try:  # fenced passes end at their next write; only a request already sent can hold one up
+            await asyncio.wait_for(self._drained(shard), timeout=self.election.retry_period)
+        except TimeoutError:
+            logger.warning("Released shard %d with a pass still running (its writes are refused)", shard)
         self._held.discard(shard)
         self._changed(shard, False)
         metrics.SHARD_OWNED.labels(shard=str(shard)).set(0)
