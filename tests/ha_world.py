@@ -14,8 +14,8 @@ from typing import Any
 from kubernetes import client
 
 from chart_tools import NAMESPACE as OPERATOR_NAMESPACE
-from kube import OPERATOR_USER
-from operator_harness import OperatorProcess
+from kube import OPERATOR_USER, TestCluster
+from operator_harness import OPERATOR_ACCOUNT, OperatorProcess
 
 # Short settings, so takeovers take seconds: lease 4 s, renew deadline 3 s, retry 0.5 s.
 LEASE_SECONDS, RENEW_DEADLINE, RETRY_PERIOD = 4, 3.0, 0.5
@@ -41,12 +41,40 @@ class Replica:
             "--metrics-address=127.0.0.1",
         ]
 
-    def start(self, kubeconfig: Path, *, shards: int) -> None:
-        self.process.start(kubeconfig, self.flags(shards=shards))
+    def start(self, admin: TestCluster, *, shards: int) -> None:
+        """Starts `payguard run` under the chart's ServiceAccount, with a token bound to its own pod."""
+        directory = self.process.log_path.parent
+        self.process.start(
+            replica_kubeconfig(admin, self.identity, directory=directory), self.flags(shards=shards)
+        )
 
     def signal(self, number: signal.Signals) -> None:
         assert self.process.process is not None
         self.process.process.send_signal(number)
+
+
+def replica_kubeconfig(admin: TestCluster, identity: str, *, directory: Path) -> Path:
+    """The chart's ServiceAccount with a token bound to a Pod named like the replica (an API object only:
+    no kubelet runs it), so the audit log names the replica's pod behind each of its requests."""
+    core = client.CoreV1Api(admin.api_client)
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": identity},
+        "spec": {
+            "serviceAccountName": OPERATOR_ACCOUNT,
+            "containers": [{"name": "operator", "image": "payguard"}],
+        },
+    }
+    try:
+        pod = core.create_namespaced_pod(OPERATOR_NAMESPACE, body)
+    except client.exceptions.ApiException as error:
+        if error.status != 409:
+            raise
+        pod = core.read_namespaced_pod(identity, OPERATOR_NAMESPACE)
+    return admin.kubeconfig_for_service_account(
+        namespace=OPERATOR_NAMESPACE, service_account=OPERATOR_ACCOUNT, directory=directory, pod=pod
+    )
 
 
 def lease_holders(api: client.ApiClient, *, shards: int) -> dict[int, str | None]:
@@ -64,7 +92,7 @@ def lease_holders(api: client.ApiClient, *, shards: int) -> dict[int, str | None
 class Write:
     at: float  # epoch seconds the API server received it
     done: float  # epoch seconds it completed
-    writer: str  # the replica (its identity, from the user agent)
+    writer: str  # the replica: the pod its token is bound to, as the API server authenticated it
     verb: str
     resource: str
     namespace: str
@@ -83,14 +111,16 @@ def audited_writes(log: Path, *, since: float) -> list[Write]:
         at = _epoch(event["requestReceivedTimestamp"])
         if at < since:
             continue
-        agent = event.get("userAgent", "")
+        pods = (event["user"].get("extra") or {}).get("authentication.kubernetes.io/pod-name") or [""]
+        agent = event.get("userAgent", "").split(" ")[0].removeprefix(USER_AGENT_PREFIX)
+        assert agent == pods[0], f"user agent {agent!r} from pod {pods[0]!r}"  # payguard names itself right
         ref = event.get("objectRef") or {}
         spec = (event.get("requestObject") or {}).get("spec") or {}
         writes.append(
             Write(
                 at=at,
                 done=_epoch(event["stageTimestamp"]),
-                writer=agent.split(" ")[0].removeprefix(USER_AGENT_PREFIX),
+                writer=pods[0],
                 verb=event["verb"],
                 resource=ref.get("resource", ""),
                 namespace=ref.get("namespace", ""),

@@ -1,6 +1,7 @@
 """High availability on the chaos suite's control plane: payguard replicas as separate processes under the
-chart's RBAC, sharing PaymentServices through Leases. The API server's audit log is the witness: every
-write of an object is made by the replica that held its shard's Lease at that moment.
+chart's RBAC, each with a token bound to a pod of its own (as in a cluster), sharing PaymentServices
+through Leases. The API server's audit log is the witness: every write of an object is made by the pod
+that held its shard's Lease at that moment.
 
 Lease settings are short (4 s / 3 s / 0.5 s) so takeovers take seconds; takeover times are printed."""
 
@@ -90,7 +91,7 @@ def test_the_standby_repairs_drift_within_the_lease_after_the_leader_is_killed(
     started = now()
     two = [replicas["replica-a"], replicas["replica-b"]]
     for replica in two:
-        replica.start(kubeconfig, shards=1)
+        replica.start(admin, shards=1)
     checkout = world(chaos_cluster, admin, kubeconfig, two[0])
     checkout.apply_checkout(namespace)
     checkout.wait_converged(namespace, ["checkout"], timeout=60)
@@ -129,7 +130,7 @@ def test_a_paused_replica_writes_nothing_after_resuming_until_it_holds_the_lease
     started = now()
     two = [replicas["replica-a"], replicas["replica-b"]]
     for replica in two:
-        replica.start(kubeconfig, shards=1)
+        replica.start(admin, shards=1)
     checkout = world(chaos_cluster, admin, kubeconfig, two[0])
     checkout.apply_checkout(namespace)
     checkout.wait_converged(namespace, ["checkout"], timeout=60)

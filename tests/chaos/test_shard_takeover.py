@@ -104,7 +104,7 @@ def test_three_replicas_share_the_shards_take_over_a_killed_ones_and_rebalance_w
         for name in NAMES:
             world.apply_checkout(namespace, name)
     for replica in replicas:
-        replica.start(kubeconfig, shards=SHARDS)
+        replica.start(admin, shards=SHARDS)
 
     holders = eventually(
         lambda: owned_once(admin, replicas, expected_owners=3), timeout=30, what="8 shards owned once"
@@ -130,7 +130,7 @@ def test_three_replicas_share_the_shards_take_over_a_killed_ones_and_rebalance_w
     for namespace in fleet:
         world.assert_quiet(namespace, seconds=2)
 
-    victim.start(kubeconfig, shards=SHARDS)
+    victim.start(admin, shards=SHARDS)
     rebalanced = eventually(
         lambda: owned_once(admin, replicas, expected_owners=3), timeout=30, what="rebalanced over three"
     )
