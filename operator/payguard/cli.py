@@ -143,6 +143,11 @@ def add_election_arguments(parser: argparse.ArgumentParser) -> None:
         help="holder identity in the Leases (default: $POD_NAME, else the host name)",
     )
     parser.add_argument(
+        "--lease-prefix",
+        default=election.group,
+        help="Lease names start with this (the chart: its release name), so two installations never share",
+    )
+    parser.add_argument(
         "--lease-namespace",
         default=os.environ.get("POD_NAMESPACE", ""),
         help="namespace of the Leases, the operator's own (default: $POD_NAMESPACE)",
@@ -158,6 +163,7 @@ def election_from(args: argparse.Namespace) -> Election | None:
         lease_duration=args.lease_duration,
         renew_deadline=args.renew_deadline,
         retry_period=args.retry_period,
+        group=args.lease_prefix,
     )
     if not args.leader_elect:
         if args.shards != 1:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 Labels = tuple[tuple[str, str], ...]
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Election:
     lease_duration: float = 15.0  # candidates wait this long without seeing a renewal before taking over
     renew_deadline: float = 10.0  # a holder that has not renewed for this long stops writing at once
     retry_period: float = 2.0  # how often holders renew and candidates try
-    group: str = "payguard"  # Lease names start with this
+    group: str = "payguard"  # Lease names start with this (and their group label says it)
 
     def problems(self) -> list[str]:
         """What is wrong, naming the flag (empty when valid)."""
@@ -54,6 +56,8 @@ class Election:
             found.append("--identity is empty (the chart sets it to the pod's name)")
         if not self.namespace:
             found.append("--lease-namespace is empty (the chart sets it to the operator's namespace)")
+        if not _DNS_LABEL.fullmatch(self.group) or len(self.group) > 40:
+            found.append(f"--lease-prefix must be a DNS label of at most 40 characters, got {self.group!r}")
         if not 1 <= self.shards <= 1024:
             found.append(f"--shards must be between 1 and 1024, got {self.shards}")
         if self.retry_period <= 0:

@@ -107,9 +107,12 @@ def test_two_replicas_share_leases_and_roll_one_pod_at_a_time() -> None:
     }
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert {"--leader-elect", "--identity=$(POD_NAME)", "--lease-namespace=$(POD_NAMESPACE)"} <= set(
-        container["args"]
-    )
+    assert {
+        "--leader-elect",
+        "--identity=$(POD_NAME)",
+        "--lease-namespace=$(POD_NAMESPACE)",
+        "--lease-prefix=payguard",
+    } <= set(container["args"])
     assert {"--shards=1", "--lease-duration=15", "--renew-deadline=10", "--retry-period=2"} <= set(
         container["args"]
     )
@@ -182,6 +185,7 @@ def test_every_option_reaches_the_operator_arguments() -> None:
         "--leader-elect",
         "--identity=$(POD_NAME)",
         "--lease-namespace=$(POD_NAMESPACE)",
+        "--lease-prefix=payguard",
         "--shards=8",
         "--lease-duration=20",
         "--renew-deadline=12",

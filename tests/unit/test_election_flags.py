@@ -27,6 +27,8 @@ def test_election_flags_reach_the_settings() -> None:
             "3",
             "--retry-period",
             "0.5",
+            "--lease-prefix",
+            "payguard-canary",
         ]
     )
     assert settings_from(args).election == Election(
@@ -36,6 +38,7 @@ def test_election_flags_reach_the_settings() -> None:
         lease_duration=4.0,
         renew_deadline=3.0,
         retry_period=0.5,
+        group="payguard-canary",
     )
 
 
@@ -58,6 +61,7 @@ def test_identity_and_namespace_default_to_the_pods_downward_api(monkeypatch: py
         (["--lease-duration", "15.5"], "--lease-duration must be whole seconds"),
         (["--shards", "0"], "--shards must be between 1 and 1024"),
         (["--lease-namespace", ""], "--lease-namespace is empty"),
+        (["--lease-prefix", "Payguard_1"], "--lease-prefix must be a DNS label"),
     ],
 )
 def test_bad_election_settings_are_refused_naming_the_flag(

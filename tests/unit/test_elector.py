@@ -56,9 +56,11 @@ class FakeLeases:
         return (item["spec"].get("holderIdentity") if item else None) or None
 
 
-def elector(identity: str, store: FakeLeases, clock: Clock, *, shards: int = 1) -> Elector:
+def elector(
+    identity: str, store: FakeLeases, clock: Clock, *, shards: int = 1, prefix: str = "payguard"
+) -> Elector:
     election = Election(identity=identity, namespace=store.namespace, shards=shards, lease_duration=4,
-                        renew_deadline=3, retry_period=0.5)  # fmt: skip
+                        renew_deadline=3, retry_period=0.5, group=prefix)  # fmt: skip
     fence = Fence(shards=shards, renew_deadline=3, clock=clock)
 
     async def drained(shard: int) -> None:
@@ -128,3 +130,12 @@ def test_replicas_with_another_shard_count_take_nothing_while_its_leases_live() 
     asyncio.run(old.stop())  # the old replica leaves (a rolling update): its shards are released
     rounds(clock, new, seconds=3)
     assert new.fence.held() == {0, 1, 2, 3}
+
+
+def test_installations_with_other_lease_prefixes_hold_their_own_leases() -> None:
+    store, clock = FakeLeases(), Clock()
+    a, b = elector("a", store, clock, prefix="payguard"), elector("b", store, clock, prefix="payguard-canary")
+    rounds(clock, a, b, seconds=3)
+    assert a.fence.held() == {0} and b.fence.held() == {0}
+    assert store.items["payguard-canary-shard-0"]["spec"]["holderIdentity"] == "b"
+    assert store.items["payguard-shard-0"]["spec"]["holderIdentity"] == "a"
