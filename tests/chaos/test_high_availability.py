@@ -160,3 +160,34 @@ def test_a_paused_replica_writes_nothing_after_resuming_until_it_holds_the_lease
     assert [w for w in after if w.resource != "leases"] == [], after
     assert writes_outside_terms(writes, lease_of=lambda _ns: "payguard-shard-0") == []
     assert lease_holders(admin.api_client, shards=1)[0] == other.identity
+
+
+def test_a_stopping_holder_releases_its_lease_so_the_standby_takes_over_within_a_retry_period(
+    chaos_cluster: LocalCluster,
+    admin: TestCluster,
+    kubeconfig: Path,
+    cert_manager: FakeCertManager,
+    replicas: dict[str, Replica],
+    namespace: str,
+) -> None:
+    """A rolling update or a drain stops pods with SIGTERM: no wait for the Lease to expire."""
+    two = [replicas["replica-a"], replicas["replica-b"]]
+    for replica in two:
+        replica.start(admin, shards=1)
+    checkout = world(chaos_cluster, admin, kubeconfig, two[0])
+    checkout.apply_checkout(namespace)
+    checkout.wait_converged(namespace, ["checkout"], timeout=60)
+    holder = replicas[one_holder(admin)]
+    standby = next(r for r in two if r is not holder)
+
+    stopping = time.monotonic()
+    holder.process.stop()  # SIGTERM, and waits for the process to exit
+    assert "Released Lease payguard-system/payguard-shard-0" in holder.process.log()
+    eventually(
+        lambda: lease_holders(admin.api_client, shards=1)[0] == standby.identity,
+        timeout=LEASE_SECONDS - 1,  # sooner than any expiry could allow
+        what="the standby to take the released Lease",
+    )
+    print(f"HA timing: holder stopped (SIGTERM), standby took over after {time.monotonic() - stopping:.2f}s")
+    delete_network_policy(admin, namespace, "checkout-order-service")
+    checkout.wait_converged(namespace, ["checkout"], timeout=5)
