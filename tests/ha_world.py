@@ -41,12 +41,10 @@ class Replica:
             "--metrics-address=127.0.0.1",
         ]
 
-    def start(self, admin: TestCluster, *, shards: int) -> None:
+    def start(self, admin: TestCluster, *, shards: int, extra: tuple[str, ...] = ()) -> None:
         """Starts `payguard run` under the chart's ServiceAccount, with a token bound to its own pod."""
-        directory = self.process.log_path.parent
-        self.process.start(
-            replica_kubeconfig(admin, self.identity, directory=directory), self.flags(shards=shards)
-        )
+        kubeconfig = replica_kubeconfig(admin, self.identity, directory=self.process.log_path.parent)
+        self.process.start(kubeconfig, [*self.flags(shards=shards), *extra])
 
     def signal(self, number: signal.Signals) -> None:
         assert self.process.process is not None

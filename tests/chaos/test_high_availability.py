@@ -170,10 +170,11 @@ def test_a_stopping_holder_releases_its_lease_so_the_standby_takes_over_within_a
     replicas: dict[str, Replica],
     namespace: str,
 ) -> None:
-    """A rolling update or a drain stops pods with SIGTERM: no wait for the Lease to expire."""
+    """A rolling update or a drain stops pods with SIGTERM: no wait for the Lease to expire. The replicas
+    run with -n and --selector: both keep working per replica under leader election."""
     two = [replicas["replica-a"], replicas["replica-b"]]
     for replica in two:
-        replica.start(admin, shards=1)
+        replica.start(admin, shards=1, extra=("-n", namespace, "--selector", "payguard.test/skip!=true"))
     checkout = world(chaos_cluster, admin, kubeconfig, two[0])
     checkout.apply_checkout(namespace)
     checkout.wait_converged(namespace, ["checkout"], timeout=60)
