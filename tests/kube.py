@@ -28,6 +28,24 @@ rules:
     users: ["{AUDITED_USER}"]
   - level: None
 """
+# The chaos cluster also records every write of the chart's ServiceAccount, the Lease writes with their
+# body (the holder), so the HA tests can tell which replica wrote what while holding which Lease.
+OPERATOR_USER = "system:serviceaccount:payguard-system:payguard"
+CHAOS_AUDIT_POLICY = f"""apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted"]
+rules:
+  - level: Request
+    users: ["{OPERATOR_USER}"]
+    verbs: ["create", "update"]
+    resources: [{{group: "coordination.k8s.io", resources: ["leases"]}}]
+  - level: Metadata
+    users: ["{OPERATOR_USER}"]
+    verbs: ["create", "update", "patch", "delete"]
+  - level: Metadata
+    users: ["{AUDITED_USER}"]
+  - level: None
+"""
 
 
 @dataclass
@@ -93,15 +111,27 @@ class TestCluster:
         client.CoreV1Api(self.api_client).delete_namespace(name)
 
     def kubeconfig_for_service_account(
-        self, *, namespace: str, service_account: str, directory: Path, seconds: int = 3600
+        self,
+        *,
+        namespace: str,
+        service_account: str,
+        directory: Path,
+        seconds: int = 3600,
+        pod: client.V1Pod | None = None,
     ) -> Path:
         """Mints a token for the ServiceAccount (TokenRequest API) and writes a kubeconfig that uses it.
 
-        Lets tests run code under its real least-privilege RBAC instead of as cluster admin.
+        Lets tests run code under its real least-privilege RBAC instead of as cluster admin. With `pod`,
+        the token is bound to that pod, as a kubelet's is: the audit log then names the pod of every request.
         """
         core = client.CoreV1Api(self.api_client)
+        bound = None
+        if pod is not None:
+            bound = client.V1BoundObjectReference(
+                kind="Pod", api_version="v1", name=pod.metadata.name, uid=pod.metadata.uid
+            )
         request = client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds, bound_object_ref=bound)
         )
         token = core.create_namespaced_service_account_token(service_account, namespace, request).status.token
         admin = yaml.safe_load(self.kubeconfig.read_text())
@@ -109,7 +139,8 @@ class TestCluster:
         cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
         ca_pem = _ca_pem(cluster, base=self.kubeconfig.parent)
         document = kubeconfig_document(server=cluster["server"], ca_pem=ca_pem, user={"token": token})
-        path = directory / f"{namespace}-{service_account}.kubeconfig"
+        suffix = f"-{pod.metadata.name}" if pod is not None else ""
+        path = directory / f"{namespace}-{service_account}{suffix}.kubeconfig"
         path.write_text(yaml.safe_dump(document))
         path.chmod(0o600)
         return path

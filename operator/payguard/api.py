@@ -64,3 +64,12 @@ class ClusterApi(Protocol):
     ) -> None:
         """Posts an Event about a PaymentService; never raises."""
         ...
+
+
+class FencedError(ApiError):
+    """A write refused before it was sent: this replica does not hold (or could not renew in time) the
+    Lease of the object's shard. Another replica may own it; this one must not write."""
+
+    def __init__(self, action: str, why: str) -> None:
+        super().__init__(action, 0, f"refused by the fence: {why}")
+        self.why = why

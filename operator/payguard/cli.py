@@ -7,6 +7,8 @@ import argparse
 import functools
 import json
 import logging
+import os
+import socket
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TypeVar
@@ -23,7 +25,7 @@ from payguard.platform import (
     parse_ports,
 )
 from payguard.ratelimit import client_limit
-from payguard.settings import LabelRequirement, RunSettings
+from payguard.settings import Election, LabelRequirement, RunSettings
 from payguard.tools import check, diff, evidence, explain, graph, render
 
 _Value = TypeVar("_Value")
@@ -123,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="kopf liveness probe, e.g. http://0.0.0.0:8081/healthz",
     )
+    add_election_arguments(run)
     run.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log threshold"
     )
@@ -132,6 +135,69 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="same as --log-level DEBUG")
     _add_tools(commands)
     return parser
+
+
+def add_election_arguments(parser: argparse.ArgumentParser) -> None:
+    """High availability: replicas share the shards of PaymentServices through Leases."""
+    election = Election(identity="", namespace="")
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="share the work through coordination.k8s.io Leases (off: this process owns everything)",
+    )
+    parser.add_argument(
+        "--shards", type=int, default=election.shards, help="shards (by namespace hash), one Lease each"
+    )
+    parser.add_argument(
+        "--lease-duration",
+        type=float,
+        default=election.lease_duration,
+        help="seconds a candidate waits without seeing a renewal before taking a Lease over",
+    )
+    parser.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=election.renew_deadline,
+        help="seconds after the last successful renew at which a holder stops writing",
+    )
+    parser.add_argument(
+        "--retry-period", type=float, default=election.retry_period, help="seconds between Lease rounds"
+    )
+    parser.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME") or socket.gethostname(),
+        help="holder identity in the Leases (default: $POD_NAME, else the host name)",
+    )
+    parser.add_argument(
+        "--lease-prefix",
+        default=election.group,
+        help="Lease names start with this (the chart: its release name), so two installations never share",
+    )
+    parser.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", ""),
+        help="namespace of the Leases, the operator's own (default: $POD_NAMESPACE)",
+    )
+
+
+def election_from(args: argparse.Namespace) -> Election | None:
+    """The election settings, or None without --leader-elect; ValueError names every bad flag."""
+    election = Election(
+        identity=args.identity,
+        namespace=args.lease_namespace,
+        shards=args.shards,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
+        group=args.lease_prefix,
+    )
+    if not args.leader_elect:
+        if args.shards != 1:
+            raise ValueError("--shards needs --leader-elect (without it one process owns every shard)")
+        return None
+    if problems := election.problems():
+        raise ValueError("; ".join(problems))
+    return election
 
 
 def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
@@ -259,6 +325,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
         metrics_port=args.metrics_port,
         metrics_address=args.metrics_address,
         liveness_endpoint=args.liveness,
+        election=election_from(args),
     )
 
 
@@ -320,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args) if args.command == "run" else None
         if args.command in PLATFORM_TOOLS:
             args.platform = platform_from(args)
-    except PlatformError as error:
+    except ValueError as error:  # PlatformError and the election flags
         parser.error(str(error))
     if settings is not None:
         try:

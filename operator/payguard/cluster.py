@@ -1,9 +1,7 @@
-"""Owns every call payguard makes to the Kubernetes API: server-side apply, delete, list, status and Events.
+"""Owns every call payguard makes to the Kubernetes API (but Leases): apply, delete, list, status, Events.
 
-Nothing else in the package talks to the API server. Writes use server-side apply with force under the
-field manager `payguard`; deletes carry a UID precondition so payguard only ever removes the exact
-object it owns.
-"""
+Writes pass the fence, use server-side apply with force under the field manager `payguard`; deletes carry
+a UID precondition so payguard only ever removes the exact object it owns."""
 
 from __future__ import annotations
 
@@ -22,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from payguard.api import ApiError
 from payguard.eventseries import EventSeries
+from payguard.fence import Fence
 from payguard.kinds import CHILD_TYPES, FIELD_MANAGER, PAYMENT_SERVICES, REPORTING_CONTROLLER, ResourceType
 from payguard.ratelimit import Limiter, NoLimit
 from payguard.watchstream import ResourceExpiredError, WatchStream
@@ -57,8 +56,11 @@ def connect(kubeconfig: str | None) -> Cluster:
 class Cluster:
     """The one door to the API server; implements `api.ClusterApi` for the pass."""
 
-    def __init__(self, api_client: client.ApiClient, *, limiter: Limiter | None = None) -> None:
+    def __init__(
+        self, api_client: client.ApiClient, *, limiter: Limiter | None = None, fence: Fence | None = None
+    ) -> None:
         self.api_client = api_client
+        self.fence = fence  # None: no leader election, this process writes for every namespace
         self._custom = client.CustomObjectsApi(api_client)
         self._limiter = limiter or NoLimit()
         self._series = EventSeries()
@@ -70,7 +72,7 @@ class Cluster:
         metadata = manifest["metadata"]
         action = f"Apply {resource.kind} {metadata['namespace']}/{metadata['name']}"
         try:
-            self._limiter.acquire()
+            self._admit(metadata["namespace"], action)
             live = self._custom.patch_namespaced_custom_object(
                 resource.group,
                 resource.version,
@@ -95,18 +97,15 @@ class Cluster:
         resource_version: str,
         fields: tuple[tuple[str, ...], ...],
     ) -> None:
-        """Removes fields another manager added, which server-side apply cannot prune.
-
-        Apply only drops fields its own manager stops sending; a co-owned value would survive. A JSON
-        patch guarded by the resourceVersion removes exactly these paths of exactly the object we read.
-        """
+        """Removes fields another manager added, which server-side apply cannot prune (it drops only
+        fields its own manager stops sending): a JSON patch guarded by the resourceVersion that was read."""
         resource = CHILD_TYPES[kind]
         operations: list[dict[str, Any]] = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}
         ]
         operations += [{"op": "remove", "path": _json_pointer(keys)} for keys in fields]
         try:
-            self._limiter.acquire()
+            self._admit(namespace, f"Remove foreign fields of {kind} {namespace}/{name}")
             self._custom.patch_namespaced_custom_object(
                 resource.group,
                 resource.version,
@@ -137,7 +136,7 @@ class Cluster:
             *operations,
         ]
         try:
-            self._limiter.acquire()
+            self._admit(namespace, f"Patch {kind} {namespace}/{name}")
             live = self._custom.patch_namespaced_custom_object(
                 resource.group,
                 resource.version,
@@ -156,7 +155,7 @@ class Cluster:
         """Deletes exactly the object with this UID; a newer object under the same name is left alone."""
         resource = CHILD_TYPES[kind]
         try:
-            self._limiter.acquire()
+            self._admit(namespace, f"Delete {kind} {namespace}/{name}")
             self._custom.delete_namespaced_custom_object(
                 resource.group,
                 resource.version,
@@ -201,10 +200,8 @@ class Cluster:
         timeout_seconds: int,
         name: str | None = None,
     ) -> WatchStream:
-        """Watch events from `resource_version` on (with bookmarks) until the server ends the watch.
-
-        Raises `ResourceExpiredError` when that version is too old (compacted): the caller relists.
-        """
+        """Watch events from `resource_version` on (with bookmarks) until the server ends the watch;
+        `ResourceExpiredError` when that version is too old (compacted): the caller relists."""
         query = [
             ("watch", "true"),
             ("resourceVersion", resource_version),
@@ -252,7 +249,7 @@ class Cluster:
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            self._limiter.acquire()
+            self._admit(namespace, f"Patch status of {PAYMENT_SERVICES.kind} {namespace}/{name}")
             live = self._custom.patch_namespaced_custom_object_status(
                 PAYMENT_SERVICES.group,
                 PAYMENT_SERVICES.version,
@@ -281,6 +278,8 @@ class Cluster:
                 identity, new_name=f"{metadata['name']}.{time.time_ns():x}", now=now
             )
         event_time = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if self.fence is not None and not self.fence.owns(metadata["namespace"]):
+            return  # the fence: a replica that lost the shard tells nothing about it either
         try:
             self._limiter.acquire()
             if occurrence.is_new:
@@ -328,6 +327,12 @@ class Cluster:
                 metadata["name"],
                 error.reason,
             )
+
+    def _admit(self, namespace: str, action: str) -> None:
+        """Every write waits for the rate limiter, then passes the fence (or raises FencedError)."""
+        self._limiter.acquire()
+        if self.fence is not None:
+            self.fence.check(namespace, action)
 
     # --- reads and previews for the command-line tools (diff, explain, evidence) -------------------------
 

@@ -14,6 +14,7 @@ import kopf
 
 from payguard.cluster import Cluster, load_api_client
 from payguard.controller import Controller
+from payguard.fence import Fence
 from payguard.ratelimit import client_limit
 from payguard.settings import RunSettings
 
@@ -43,9 +44,13 @@ def _controller(memo: kopf.Memo) -> Controller:
     if "controller" not in memo:
         settings: RunSettings = memo["settings"]
         limiter = client_limit(qps=settings.qps, burst=settings.burst)
-        memo["controller"] = Controller(
-            settings, Cluster(load_api_client(settings.kubeconfig), limiter=limiter)
-        )
+        api_client = load_api_client(settings.kubeconfig)
+        election, fence = settings.election, None
+        if election is not None:
+            fence = Fence(shards=election.shards, renew_deadline=election.renew_deadline)
+            # The audit log then names the replica behind every request, as the Lease does.
+            api_client.user_agent = f"payguard/{election.identity}"
+        memo["controller"] = Controller(settings, Cluster(api_client, limiter=limiter, fence=fence))
     controller: Controller = memo["controller"]
     return controller
 

@@ -145,3 +145,12 @@ def forget_service(*, namespace: str, service: str) -> None:
 def _refresh_certificate_counts() -> None:
     for posture in SEVERITY:
         CERTIFICATES.labels(posture=posture).set(_counts[posture])
+
+
+SHARD_OWNED = Gauge(
+    "payguard_shard_owned", "1 while this replica holds the Lease of the shard, else 0", ["shard"]
+)
+LEASE_TRANSITIONS = Counter(
+    "payguard_lease_transitions", "Shard Leases this replica acquired, lost or released", ["shard", "event"]
+)
+FENCED_WRITES = Counter("payguard_fenced_writes", "Writes the fence refused: the shard's Lease was not held")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from payguard.platform import Labels, Platform
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
 # Labels and Platform moved to payguard.platform; still importable from here.
-__all__ = ["LabelRequirement", "Labels", "Platform", "RunSettings"]
+__all__ = ["Election", "LabelRequirement", "Labels", "Platform", "RunSettings"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,40 @@ class LabelRequirement:
 
     def __str__(self) -> str:
         return f"{self.key}{'=' if self.equals else '!='}{self.value}"
+
+
+@dataclass(frozen=True)
+class Election:
+    """Leader election and sharding over Leases (client-go's semantics), in seconds."""
+
+    identity: str  # the holder identity: the pod's name
+    namespace: str  # where the Leases live: the operator's own namespace
+    shards: int = 1
+    lease_duration: float = 15.0  # candidates wait this long without seeing a renewal before taking over
+    renew_deadline: float = 10.0  # a holder that has not renewed for this long stops writing at once
+    retry_period: float = 2.0  # how often holders renew and candidates try
+    group: str = "payguard"  # Lease names start with this (and their group label says it)
+
+    def problems(self) -> list[str]:
+        """What is wrong, naming the flag (empty when valid)."""
+        found = []
+        if not self.identity:
+            found.append("--identity is empty (the chart sets it to the pod's name)")
+        if not self.namespace:
+            found.append("--lease-namespace is empty (the chart sets it to the operator's namespace)")
+        if not _DNS_LABEL.fullmatch(self.group) or len(self.group) > 40:
+            found.append(f"--lease-prefix must be a DNS label of at most 40 characters, got {self.group!r}")
+        if not 1 <= self.shards <= 1024:
+            found.append(f"--shards must be between 1 and 1024, got {self.shards}")
+        if self.retry_period <= 0:
+            found.append("--retry-period must be above 0")
+        if self.renew_deadline <= self.retry_period:
+            found.append("--renew-deadline must be longer than --retry-period")
+        if self.lease_duration <= self.renew_deadline:
+            found.append("--lease-duration must be longer than --renew-deadline")
+        if self.lease_duration != int(self.lease_duration):
+            found.append("--lease-duration must be whole seconds (the Lease's leaseDurationSeconds)")
+        return found
 
 
 @dataclass(frozen=True)
@@ -45,6 +82,7 @@ class RunSettings:
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_address: str = "0.0.0.0"  # the chart's NetworkPolicy limits who reaches it
     liveness_endpoint: str | None = None
+    election: Election | None = None  # None: no Leases, this process owns every PaymentService
 
     @property
     def clusterwide(self) -> bool:

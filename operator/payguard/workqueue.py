@@ -58,5 +58,9 @@ class WorkQueue(Generic[Key]):
         if key in self._again:
             self.add(key, urgent=self._again.pop(key))
 
+    def active(self) -> set[Key]:
+        """Keys whose pass runs now."""
+        return set(self._active)
+
     def __len__(self) -> int:
         return len(self._queued)

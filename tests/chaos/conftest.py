@@ -2,8 +2,9 @@
 restart and whose etcd they may write behind the API server's back, without disturbing the session cluster.
 
 It is the local control plane built like the session one (tests/conftest.py): the same binaries, the same
-CRDs (Istio, cert-manager, monitoring, payguard) and the same audit policy. Faults need processes we own,
-so the chaos tests skip when PAYGUARD_TEST_KUBECONFIG names an existing cluster.
+CRDs (Istio, cert-manager, monitoring, payguard); its audit policy also records the operator's writes.
+Faults need processes we own, so the chaos tests skip when PAYGUARD_TEST_KUBECONFIG names an existing
+cluster.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kube import AUDIT_POLICY
+from kube import CHAOS_AUDIT_POLICY
 from localcluster import LocalCluster
 
 
@@ -29,7 +30,7 @@ def chaos_cluster() -> Iterator[LocalCluster]:
         )
     with tempfile.TemporaryDirectory(prefix="payguard-chaos-cluster-") as state:
         policy = Path(state) / "audit-policy.yaml"
-        policy.write_text(AUDIT_POLICY)
+        policy.write_text(CHAOS_AUDIT_POLICY)
         local = LocalCluster(state_dir=Path(state) / "cluster", audit_policy=policy)
         try:
             local.up()

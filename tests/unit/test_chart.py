@@ -56,7 +56,9 @@ def test_cluster_role_is_the_rules_file_and_least_privilege(values: Path | None)
 def test_the_mesh_config_is_readable_by_name_in_the_mesh_root_only(
     values: Path | None, namespace: str, name: str
 ) -> None:
-    role = only(render(values), "Role")
+    [role] = [
+        d for d in render(values) if d["kind"] == "Role" and d["metadata"]["name"].endswith("-mesh-config")
+    ]
     assert role["metadata"]["namespace"] == namespace
     assert role["rules"] == [
         {
@@ -66,7 +68,11 @@ def test_the_mesh_config_is_readable_by_name_in_the_mesh_root_only(
             "verbs": ["get", "list", "watch"],
         }
     ]
-    binding = only(render(values), "RoleBinding")
+    [binding] = [
+        d
+        for d in render(values)
+        if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == role["metadata"]["name"]
+    ]
     assert binding["metadata"]["namespace"] == namespace
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
 
@@ -97,10 +103,70 @@ def test_operator_pod_keeps_every_restricted_setting(values: Path | None) -> Non
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
 
 
-def test_single_replica_is_replaced_not_rolled() -> None:
-    deployment = only(render(), "Deployment")
-    assert deployment["spec"]["replicas"] == 1
+def test_two_replicas_share_leases_and_roll_one_pod_at_a_time() -> None:
+    documents = render()
+    deployment = only(documents, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1},
+    }
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert {
+        "--leader-elect",
+        "--identity=$(POD_NAME)",
+        "--lease-namespace=$(POD_NAMESPACE)",
+        "--lease-prefix=payguard",
+    } <= set(container["args"])
+    assert {"--shards=1", "--lease-duration=15", "--renew-deadline=10", "--retry-period=2"} <= set(
+        container["args"]
+    )
+    fields = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    assert fields == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    [spread] = pod["topologySpreadConstraints"]
+    assert (
+        spread["topologyKey"] == "kubernetes.io/hostname"
+        and spread["labelSelector"]["matchLabels"] == selector
+    )
+    budget = only(documents, "PodDisruptionBudget")["spec"]
+    assert budget == {"minAvailable": 1, "selector": {"matchLabels": selector}}
+
+
+def test_leases_are_granted_in_the_release_namespace_only_and_least_privilege() -> None:
+    documents = render(namespace="ops")
+    [role] = [d for d in documents if d["kind"] == "Role" and d["metadata"]["name"].endswith("-leases")]
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["list", "create", "update", "delete"],
+        }
+    ]
+    [binding] = [
+        d
+        for d in documents
+        if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["metadata"]["namespace"] == "ops"
+    assert binding["subjects"][0]["namespace"] == "ops"
+
+
+def test_without_leader_election_one_replica_is_replaced_not_rolled(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("replicas: 1\nleaderElection: {enabled: false}\n")
+    documents = render(values)
+    deployment = only(documents, "Deployment")
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert not any(
+        a.startswith("--leader-elect")
+        for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    assert "PodDisruptionBudget" not in {
+        d["kind"] for d in documents
+    }  # one replica: a budget would block drains
 
 
 def test_every_option_reaches_the_operator_arguments() -> None:
@@ -134,7 +200,18 @@ def test_every_option_reaches_the_operator_arguments() -> None:
         "--service-cidr=fd00:10:96::/108",
         "--namespace=payments",
         "--namespace=edge",
+        "--leader-elect",
+        "--identity=$(POD_NAME)",
+        "--lease-namespace=$(POD_NAMESPACE)",
+        "--lease-prefix=payguard",
+        "--shards=8",
+        "--lease-duration=20",
+        "--renew-deadline=12",
+        "--retry-period=3",
     ]
+    pod = only(render(ALL_OPTIONS), "Deployment")["spec"]["template"]["spec"]
+    assert "topologySpreadConstraints" not in pod
+    assert "PodDisruptionBudget" not in {d["kind"] for d in render(ALL_OPTIONS)}
 
 
 @pytest.mark.parametrize("values", VALUES, ids=VALUE_IDS)

@@ -53,7 +53,9 @@ def test_kubernetes_before_1_30_is_refused_with_the_reason(version: str) -> None
         ("operator.qps=-1", "/operator/qps", "minimum"),
         ("operator.burst=20", "/operator/burst", "value must be 0"),  # a burst without qps limits nothing
         ("operator.fightWindowSeconds=0", "/operator/fightWindowSeconds", "exclusiveMinimum"),
-        ("replicas=2", "/replicas", "maximum"),
+        ("replicas=2,leaderElection.enabled=false", "/replicas", "maximum"),
+        ("leaderElection.shards=0", "/leaderElection/shards", "minimum"),
+        ("leaderElection.leaseDuration=soon", "/leaderElection/leaseDuration", "want integer"),
         ("metrics.port=70000", "/metrics/port", "maximum"),
         ("livenessPort=0", "/livenessPort", "minimum"),
         ("operator.auditOnly=maybe", "/operator/auditOnly", "want boolean"),
