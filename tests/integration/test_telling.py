@@ -226,7 +226,11 @@ def test_drift_names_the_field_manager_that_made_it(cluster: TestCluster, namesp
 
     in_sync = wait_condition(cluster, namespace, "InSync", status="False", reason="DriftDetected")
     assert "by tamper-test" in in_sync["message"], in_sync["message"]
-    (drift,) = [e for e in payguard_events(cluster, namespace) if e.reason == "DriftDetected"]
+    # The pass writes its status before it posts its Events: wait for the Event rather than race it.
+    (drift,) = eventually(
+        lambda: [e for e in payguard_events(cluster, namespace) if e.reason == "DriftDetected"],
+        what="the DriftDetected Event",
+    )
     assert "tamper-test" in drift.note, drift.note
 
 
