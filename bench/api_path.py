@@ -3,7 +3,9 @@ for the requests a pass makes (server-side apply of a NetworkPolicy and an Autho
 PaymentService status patch, a get, a list of one name), through two builds of `payguard.cluster`:
 
 - `before`: cluster.py as committed at `--base` (read with `git show`), the kubernetes client's path;
-- `after`: cluster.py of the working tree.
+- `after`: cluster.py of the working tree;
+- `after, stdlib json`: the same, with the standard library's json in place of orjson (its figure says
+  what the fast parser alone is worth).
 
 Both run in this one process against one fresh local control plane (hack/localcluster.py, as the tests
 start it), in rounds that alternate which build goes first, so a noisy neighbour hits both alike. The
@@ -41,10 +43,12 @@ from bench import REPO
 from bench.workload import checkout_copy, checkout_template
 from kube import TestCluster
 from localcluster import LocalCluster
+from payguard import cluster as after
 from payguard.kinds import PAYMENT_SERVICES
 from payguard.platform import Platform
 from payguard.render import render_children
 from payguard.spec import parse_payment_service
+from payguard.transport import Transport
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMESPACE = "api-path"
@@ -62,6 +66,22 @@ def load_build(name: str, source: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+class StdlibJsonTransport(Transport):
+    """The working tree's transport with the standard library's json, to weigh orjson on its own."""
+
+    def encode(self, body: Any) -> bytes:
+        return json.dumps(body).encode()
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+def stdlib_json_build(kubeconfig: str) -> Any:
+    cluster = after.Cluster(after.load_api_client(kubeconfig))
+    cluster._http = StdlibJsonTransport(cluster.api_client)
+    return cluster
 
 
 def operations(children: dict[str, dict[str, Any]]) -> dict[str, Operation]:
@@ -100,13 +120,21 @@ def _status(i: int) -> dict[str, Any]:
         "observedGeneration": 1,
         "workloadCount": 4,
         "conditions": [
-            {"type": t, "status": "True", "reason": "Bench", "message": f"round {i % 2}", "lastTransitionTime": now}
+            {
+                "type": t,
+                "status": "True",
+                "reason": "Bench",
+                "message": f"round {i % 2}",
+                "lastTransitionTime": now,
+            }
             for t in ("Ready", "Enforced", "LeastPrivilege", "MutualTLS", "Certificates")
         ],
     }
 
 
-def sequential(builds: dict[str, Any], ops: dict[str, Operation], *, rounds: int, per_round: int) -> dict[str, Any]:
+def sequential(
+    builds: dict[str, Any], ops: dict[str, Operation], *, rounds: int, per_round: int
+) -> dict[str, Any]:
     """Per request: thread CPU and wall time, in rounds alternating which build goes first."""
     samples: dict[str, dict[str, dict[str, list[float]]]] = {
         b: {o: {"cpu": [], "wall": []} for o in ops} for b in builds
@@ -189,7 +217,9 @@ def setup(admin: TestCluster) -> dict[str, dict[str, Any]]:
     admin.create_namespace_named(NAMESPACE)
     body = checkout_copy(checkout_template(), name=SERVICE, namespace=NAMESPACE)
     admin.apply(body, namespace=NAMESPACE)
-    live = admin.resource(PAYMENT_SERVICES.api_version, PAYMENT_SERVICES.kind).get(name=SERVICE, namespace=NAMESPACE)
+    live = admin.resource(PAYMENT_SERVICES.api_version, PAYMENT_SERVICES.kind).get(
+        name=SERVICE, namespace=NAMESPACE
+    )
     service = replace(parse_payment_service(body), uid=live.metadata.uid)
     children: dict[str, dict[str, Any]] = {}
     for child in render_children(service, platform=Platform()):
@@ -207,8 +237,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="api-path", help="file name under bench/results (no suffix)")
     args = parser.parse_args(argv)
 
-    from payguard import cluster as after
-
     before = load_build("cluster_before", _git("show", f"{args.base}:operator/payguard/cluster.py"))
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="api-path-cluster-") as state:
@@ -220,6 +248,7 @@ def main(argv: list[str]) -> int:
             kubeconfig = str(local.kubeconfig)
             builds = {"before": before.Cluster(before.load_api_client(kubeconfig))}
             builds["after"] = after.Cluster(after.load_api_client(kubeconfig))
+            builds["after, stdlib json"] = stdlib_json_build(kubeconfig)
             ops = operations(children)
             for cluster in builds.values():  # warm up: connections, the server's caches, the imports
                 for op in ops.values():
@@ -227,14 +256,20 @@ def main(argv: list[str]) -> int:
             result = {
                 "commit": _git("rev-parse", "--short", "HEAD"),
                 "base": _git("rev-parse", "--short", args.base),
-                "uncommitted_operator_changes_not_measured": bool(_git("status", "--porcelain", "--", "operator")),
+                "uncommitted_operator_changes_not_measured": bool(
+                    _git("status", "--porcelain", "--", "operator")
+                ),
                 "python": sys.version.split()[0],
                 "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "load_average_before_after": [round(load, 2), 0.0],
                 "what": __doc__.split("\n\n")[0].replace("\n", " "),
                 "sequential": sequential(builds, ops, rounds=args.rounds, per_round=args.per_round),
                 "concurrent": concurrent(
-                    builds, ops, workers=args.workers, per_worker=args.per_worker, rounds=max(2, args.rounds // 2)
+                    builds,
+                    ops,
+                    workers=args.workers,
+                    per_worker=args.per_worker,
+                    rounds=max(2, args.rounds // 2),
                 ),
                 "workers": args.workers,
             }
@@ -249,21 +284,26 @@ def main(argv: list[str]) -> int:
 
 
 def markdown(result: dict[str, Any]) -> str:
+    seq, con = result["sequential"], result["concurrent"]
+    builds = list(seq)
     lines = [
         f"# API path: per-request client cost, `{result['base']}` (before) vs `{result['commit']}` (after)",
         "",
         f"Python {result['python']}, measured {result['measured_at']}, load average "
         f"{result['load_average_before_after'][0]} -> {result['load_average_before_after'][1]}. "
-        "`.venv/bin/python -m bench.api_path`.",
+        "`.venv/bin/python -m bench.api_path`. One request at a time; p50 over every round.",
         "",
-        "| request | CPU ms p50 before | after | wall ms p50 before | after |",
-        "|---|---|---|---|---|",
+        "| request | "
+        + " | ".join(f"CPU ms, {b}" for b in builds)
+        + " | "
+        + " | ".join(f"wall ms, {b}" for b in builds)
+        + " |",
+        "|---" * (1 + 2 * len(builds)) + "|",
     ]
-    seq = result["sequential"]
-    for op in seq["before"]:
-        b, a = seq["before"][op], seq["after"][op]
-        lines.append(f"| {op} | {b['cpu_ms_p50']} | {a['cpu_ms_p50']} | {b['wall_ms_p50']} | {a['wall_ms_p50']} |")
-    con = result["concurrent"]
+    for op in seq[builds[0]]:
+        cpu = [str(seq[b][op]["cpu_ms_p50"]) for b in builds]
+        wall = [str(seq[b][op]["wall_ms_p50"]) for b in builds]
+        lines.append(f"| {op} | " + " | ".join(cpu + wall) + " |")
     lines += [
         "",
         f"{result['workers']} threads at once (applies and status patches):",
@@ -272,9 +312,8 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for build, c in con.items():
-        lines.append(
-            f"| {build} | {c['process_cpu_ms_per_request']} | {c['wall_ms_per_request']} | {c['connections_opened']} |"
-        )
+        cpu, wall = c["process_cpu_ms_per_request"], c["wall_ms_per_request"]
+        lines.append(f"| {build} | {cpu} | {wall} | {c['connections_opened']} |")
     return "\n".join(lines) + "\n"
 
 
