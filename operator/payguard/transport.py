@@ -9,11 +9,12 @@ other connection failures are urllib3's own exceptions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -77,10 +78,10 @@ class Transport:
             raise ApiException(status=0, reason=f"{type(error).__name__}\n{error}") from None
 
     def encode(self, body: Any) -> bytes:
-        return orjson.dumps(body, default=_plain)
+        return json.dumps(body, separators=(",", ":"), default=_plain).encode()
 
     def decode(self, data: bytes) -> Any:
-        return orjson.loads(data)
+        return json.loads(data)
 
     def _headers(self) -> dict[str, str]:
         """The client's default headers (User-Agent) and its credentials, read on every request: the
@@ -95,10 +96,12 @@ class Transport:
 
 
 def _plain(value: Any) -> Any:
-    """A mapping that is not a dict (a read-only view of a manifest), as the client's serialiser did;
-    orjson encodes dicts, lists, tuples, strings, numbers and datetimes itself."""
+    """What json does not encode itself, as the client's serialiser turned it into JSON: a mapping that
+    is not a dict (a read-only view of a manifest), a date or time."""
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
