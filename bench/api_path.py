@@ -3,9 +3,7 @@ for the requests a pass makes (server-side apply of a NetworkPolicy and an Autho
 PaymentService status patch, a get, a list of one name), through two builds of `payguard.cluster`:
 
 - `before`: cluster.py as committed at `--base` (read with `git show`), the kubernetes client's path;
-- `after`: cluster.py of the working tree;
-- `after, stdlib json`: the same, with the standard library's json in place of orjson (its figure says
-  what the fast parser alone is worth).
+- `after`: cluster.py of the working tree.
 
 Both run in this one process against one fresh local control plane (hack/localcluster.py, as the tests
 start it), in rounds that alternate which build goes first, so a noisy neighbour hits both alike. The
@@ -14,7 +12,9 @@ the parsing all run on the calling thread, and another process's load moves it m
 
 A second phase runs `--workers` threads at once (as the operator's workers do) doing applies and status
 patches, and reports the process's CPU time per request, wall time and how many connections each build
-opened (the pool should reuse them, not open new ones).
+opened (the pool should reuse them, not open new ones). A third does the same with `--busy-workers`
+threads, more than the client's default pool keeps idle (5 per CPU); each build's client is made as the
+operator makes it (`after`: a pool sized for the watches of every watched kind and the workers).
 
 Run `.venv/bin/python -m bench.api_path`; the result goes to bench/results/api-path.json and .md with
 the commit it measured. CI does not run it.
@@ -44,11 +44,10 @@ from bench.workload import checkout_copy, checkout_template
 from kube import TestCluster
 from localcluster import LocalCluster
 from payguard import cluster as after
-from payguard.kinds import PAYMENT_SERVICES
+from payguard.kinds import PAYMENT_SERVICES, WATCHED_TYPES
 from payguard.platform import Platform
 from payguard.render import render_children
 from payguard.spec import parse_payment_service
-from payguard.transport import Transport
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMESPACE = "api-path"
@@ -66,22 +65,6 @@ def load_build(name: str, source: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-class StdlibJsonTransport(Transport):
-    """The working tree's transport with the standard library's json, to weigh orjson on its own."""
-
-    def encode(self, body: Any) -> bytes:
-        return json.dumps(body).encode()
-
-    def decode(self, data: bytes) -> Any:
-        return json.loads(data)
-
-
-def stdlib_json_build(kubeconfig: str) -> Any:
-    cluster = after.Cluster(after.load_api_client(kubeconfig))
-    cluster._http = StdlibJsonTransport(cluster.api_client)
-    return cluster
 
 
 def operations(children: dict[str, dict[str, Any]]) -> dict[str, Operation]:
@@ -170,6 +153,7 @@ def concurrent(
     """`workers` threads applying and patching status at once; process CPU per request and connections."""
     chosen = [ops["apply NetworkPolicy"], ops["apply AuthorizationPolicy"], ops["patch status"]]
     totals: dict[str, dict[str, float]] = {b: {"cpu": 0.0, "wall": 0.0, "requests": 0} for b in builds}
+    opened = {build: _connections(cluster) for build, cluster in builds.items()}
     order = list(builds)
     for round_ in range(rounds):
         for build in order if round_ % 2 == 0 else reversed(order):
@@ -193,7 +177,7 @@ def concurrent(
             "requests": int(t["requests"]),
             "process_cpu_ms_per_request": _ms(t["cpu"] / t["requests"]),
             "wall_ms_per_request": _ms(t["wall"] / t["requests"]),
-            "connections_opened": _connections(builds[build]),
+            "connections_opened": _connections(builds[build]) - opened[build],
         }
         for build, t in totals.items()
     }
@@ -234,6 +218,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--per-round", type=int, default=20, help="requests per operation, build and round")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--per-worker", type=int, default=30)
+    parser.add_argument("--busy-workers", type=int, default=16)
     parser.add_argument("--out", default="api-path", help="file name under bench/results (no suffix)")
     args = parser.parse_args(argv)
 
@@ -248,7 +233,12 @@ def main(argv: list[str]) -> int:
             kubeconfig = str(local.kubeconfig)
             builds = {"before": before.Cluster(before.load_api_client(kubeconfig))}
             builds["after"] = after.Cluster(after.load_api_client(kubeconfig))
-            builds["after, stdlib json"] = stdlib_json_build(kubeconfig)
+            # As handlers makes it: room for a watch per watched kind and a request per busy worker.
+            open_requests = len(WATCHED_TYPES) + args.busy_workers + 1
+            busy = {
+                "before": before.Cluster(before.load_api_client(kubeconfig)),
+                "after": after.Cluster(after.load_api_client(kubeconfig, connections=open_requests)),
+            }
             ops = operations(children)
             for cluster in builds.values():  # warm up: connections, the server's caches, the imports
                 for op in ops.values():
@@ -271,7 +261,15 @@ def main(argv: list[str]) -> int:
                     per_worker=args.per_worker,
                     rounds=max(2, args.rounds // 2),
                 ),
+                "busy": concurrent(
+                    busy,
+                    ops,
+                    workers=args.busy_workers,
+                    per_worker=args.per_worker,
+                    rounds=max(2, args.rounds // 2),
+                ),
                 "workers": args.workers,
+                "busy_workers": args.busy_workers,
             }
             result["load_average_before_after"][1] = round(os.getloadavg()[0], 2)
         finally:
@@ -306,14 +304,15 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {op} | " + " | ".join(cpu + wall) + " |")
     lines += [
         "",
-        f"{result['workers']} threads at once (applies and status patches):",
+        "Threads at once (applies and status patches):",
         "",
-        "| build | process CPU ms per request | wall ms per request | connections opened |",
-        "|---|---|---|---|",
+        "| threads | build | process CPU ms per request | wall ms per request | connections opened |",
+        "|---|---|---|---|---|",
     ]
-    for build, c in con.items():
-        cpu, wall = c["process_cpu_ms_per_request"], c["wall_ms_per_request"]
-        lines.append(f"| {build} | {cpu} | {wall} | {c['connections_opened']} |")
+    for workers, phase in ((result["workers"], con), (result["busy_workers"], result["busy"])):
+        for build, c in phase.items():
+            cpu, wall = c["process_cpu_ms_per_request"], c["wall_ms_per_request"]
+            lines.append(f"| {workers} | {build} | {cpu} | {wall} | {c['connections_opened']} |")
     return "\n".join(lines) + "\n"
 
 
