@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from payguard import handlers
 from payguard.cluster import load_api_client
+from payguard.kinds import WATCHED_TYPES
+from payguard.settings import RunSettings
 from payguard.transport import Transport
 
 
@@ -77,18 +80,7 @@ def test_what_json_cannot_express_is_refused_not_sent_mangled() -> None:
 
 def test_the_pool_keeps_as_many_idle_connections_as_requests_can_be_open(tmp_path: Any) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    kubeconfig.write_text(KUBECONFIG)
     default = load_api_client(str(kubeconfig)).rest_client.pool_manager.connection_pool_kw["maxsize"]
     sized = load_api_client(str(kubeconfig), connections=default + 25)
     assert sized.rest_client.pool_manager.connection_pool_kw["maxsize"] == default + 25
@@ -104,3 +96,31 @@ def _plain_dicts(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain_dicts(v) for v in value]
     return value
+
+
+@pytest.mark.parametrize("namespaces", [(), ("payments",), ("a", "b", "c")])
+@pytest.mark.parametrize("workers", [4, 40])
+def test_the_operators_pool_holds_every_watch_and_worker_at_once(
+    tmp_path: Any, namespaces: tuple[str, ...], workers: int
+) -> None:
+    """The wiring: the client the operator makes keeps idle as many connections as its informers
+    (one watch per kind and scope) and workers can hold open, so none is closed and reopened."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    settings = RunSettings(kubeconfig=str(kubeconfig), namespaces=namespaces, workers=workers)
+    controller = handlers._controller(handlers.kopf.Memo(settings=settings))
+    watches = sum(len(controller._scopes(resource)) for resource in WATCHED_TYPES)
+    maxsize = controller.cluster.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"]
+    assert maxsize >= watches + workers
+
+
+KUBECONFIG = json.dumps(
+    {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+)
