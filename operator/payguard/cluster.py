@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
+from urllib.parse import quote
 
 import urllib3
 from kubernetes import client, config
@@ -21,8 +22,16 @@ from kubernetes.client.exceptions import ApiException
 from payguard.api import ApiError
 from payguard.eventseries import EventSeries
 from payguard.fence import Fence
-from payguard.kinds import CHILD_TYPES, FIELD_MANAGER, PAYMENT_SERVICES, REPORTING_CONTROLLER, ResourceType
+from payguard.kinds import (
+    CHILD_TYPES,
+    EVENTS,
+    FIELD_MANAGER,
+    PAYMENT_SERVICES,
+    REPORTING_CONTROLLER,
+    ResourceType,
+)
 from payguard.ratelimit import Limiter, NoLimit
+from payguard.transport import Transport
 from payguard.watchstream import ResourceExpiredError, WatchStream
 
 logger = logging.getLogger(__name__)
@@ -33,15 +42,21 @@ JSON_PATCH = "application/json-patch+json"
 LIST_TIMEOUT_SECONDS = 60
 
 
-def load_api_client(kubeconfig: str | None) -> client.ApiClient:
-    """A client for the given kubeconfig, else in-cluster credentials, else $KUBECONFIG / ~/.kube/config."""
-    if kubeconfig:
-        return cast(client.ApiClient, config.new_client_from_config(config_file=kubeconfig))  # type: ignore[no-untyped-call]
+def load_api_client(kubeconfig: str | None, *, connections: int = 0) -> client.ApiClient:
+    """A client for the given kubeconfig, else in-cluster credentials, else $KUBECONFIG / ~/.kube/config.
+
+    `connections`: requests that may be open at once (watches and workers). The pool keeps at most that
+    many idle connections instead of the client's 5 per CPU, so it never closes one that a moment later
+    costs a new TLS handshake."""
     configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, connections)
     return client.ApiClient(configuration)
 
 
@@ -61,7 +76,7 @@ class Cluster:
     ) -> None:
         self.api_client = api_client
         self.fence = fence  # None: no leader election, this process writes for every namespace
-        self._custom = client.CustomObjectsApi(api_client)
+        self._http = Transport(api_client)
         self._limiter = limiter or NoLimit()
         self._series = EventSeries()
         self._series_lock = threading.Lock()
@@ -73,16 +88,12 @@ class Cluster:
         action = f"Apply {resource.kind} {metadata['namespace']}/{metadata['name']}"
         try:
             self._admit(metadata["namespace"], action)
-            live = self._custom.patch_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                metadata["namespace"],
-                resource.plural,
-                metadata["name"],
-                dict(manifest),
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type=APPLY_PATCH,
+            live = self._http.request(
+                "PATCH",
+                _path(resource, metadata["namespace"], metadata["name"]),
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                body=manifest,
+                content_type=APPLY_PATCH,
             )
         except ApiException as error:
             raise _api_error(action, error) from None
@@ -106,15 +117,12 @@ class Cluster:
         operations += [{"op": "remove", "path": _json_pointer(keys)} for keys in fields]
         try:
             self._admit(namespace, f"Remove foreign fields of {kind} {namespace}/{name}")
-            self._custom.patch_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                namespace,
-                resource.plural,
-                name,
-                operations,
-                field_manager=FIELD_MANAGER,
-                _content_type=JSON_PATCH,
+            self._http.request(
+                "PATCH",
+                _path(resource, namespace, name),
+                query=[("fieldManager", FIELD_MANAGER)],
+                body=operations,
+                content_type=JSON_PATCH,
             )
         except ApiException as error:
             raise _api_error(f"Remove foreign fields of {kind} {namespace}/{name}", error) from None
@@ -137,15 +145,12 @@ class Cluster:
         ]
         try:
             self._admit(namespace, f"Patch {kind} {namespace}/{name}")
-            live = self._custom.patch_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                namespace,
-                resource.plural,
-                name,
-                guarded,
-                field_manager=FIELD_MANAGER,
-                _content_type=JSON_PATCH,
+            live = self._http.request(
+                "PATCH",
+                _path(resource, namespace, name),
+                query=[("fieldManager", FIELD_MANAGER)],
+                body=guarded,
+                content_type=JSON_PATCH,
             )
         except ApiException as error:
             raise _api_error(f"Patch {kind} {namespace}/{name}", error) from None
@@ -156,13 +161,8 @@ class Cluster:
         resource = CHILD_TYPES[kind]
         try:
             self._admit(namespace, f"Delete {kind} {namespace}/{name}")
-            self._custom.delete_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                namespace,
-                resource.plural,
-                name,
-                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+            self._http.request(
+                "DELETE", _path(resource, namespace, name), body={"preconditions": {"uid": uid}}
             )
         except ApiException as error:
             if error.status in (404, 409):  # already gone, or replaced by an object we must not touch
@@ -182,9 +182,9 @@ class Cluster:
         query = _name_selector(name)
         response = self._get(resource, namespace=namespace, query=query, timeout=LIST_TIMEOUT_SECONDS)
         try:
-            listed = json.loads(response.response.data)
+            listed = self._http.decode(response.data)
         finally:
-            response.response.release_conn()
+            response.release_conn()
         items: list[dict[str, Any]] = listed.get("items") or []
         for item in items:
             item.setdefault("apiVersion", resource.api_version)
@@ -210,8 +210,10 @@ class Cluster:
             *_name_selector(name),
         ]
         # The client-side read timeout outlasts the server's, so a dead connection is noticed too.
-        response = self._get(resource, namespace=namespace, query=query, timeout=timeout_seconds + 30)
-        return WatchStream(response.response)
+        response = self._get(
+            resource, namespace=namespace, query=query, timeout=timeout_seconds + 30, stream=True
+        )
+        return WatchStream(response)
 
     def _get(
         self,
@@ -220,44 +222,37 @@ class Cluster:
         namespace: str | None,
         query: Sequence[tuple[str, str]],
         timeout: float,
-    ) -> Any:
-        base = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
-        scope = f"/namespaces/{namespace}" if namespace is not None and resource.namespaced else ""
-        method, url, headers, _body, _post = self.api_client.param_serialize(
-            "GET",
-            f"{base}{scope}/{resource.plural}",
-            query_params=list(query),
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
+        stream: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
+        """A list (read whole) or a watch (`stream`, read as it comes); the caller releases the connection."""
+        scope = namespace if resource.namespaced else None
         action = f"List {resource.plural}.{resource.group or 'core'}"
         try:
             self._limiter.acquire()
-            response = self.api_client.call_api(method, url, header_params=headers, _request_timeout=timeout)
+            response = self._http.open(
+                "GET", _path(resource, scope), query=query, stream=stream, timeout=timeout
+            )
         except ApiException as error:
             raise _api_error(action, error) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ApiError(action, 0, f"API server unreachable: {error}") from None
         if response.status == 410:
-            response.response.release_conn()
+            response.release_conn()
             raise ResourceExpiredError(action, 410, "resourceVersion too old")
         if response.status >= 300:
-            body = response.response.data
-            response.response.release_conn()
+            body = response.data.decode("utf-8", errors="replace")
+            response.release_conn()
             raise _api_error(action, ApiException(status=response.status, reason=response.reason, body=body))
         return response
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         try:
             self._admit(namespace, f"Patch status of {PAYMENT_SERVICES.kind} {namespace}/{name}")
-            live = self._custom.patch_namespaced_custom_object_status(
-                PAYMENT_SERVICES.group,
-                PAYMENT_SERVICES.version,
-                namespace,
-                PAYMENT_SERVICES.plural,
-                name,
-                {"status": dict(status)},
-                _content_type=MERGE_PATCH,
+            live = self._http.request(
+                "PATCH",
+                _path(PAYMENT_SERVICES, namespace, name, "status"),
+                body={"status": status},
+                content_type=MERGE_PATCH,
             )
         except ApiException as error:
             raise _api_error(f"Patch status of {PAYMENT_SERVICES.kind} {namespace}/{name}", error) from None
@@ -283,12 +278,10 @@ class Cluster:
         try:
             self._limiter.acquire()
             if occurrence.is_new:
-                self._custom.create_namespaced_custom_object(
-                    "events.k8s.io",
-                    "v1",
-                    metadata["namespace"],
-                    "events",
-                    {
+                self._http.request(
+                    "POST",
+                    _path(EVENTS, metadata["namespace"]),
+                    body={
                         "apiVersion": "events.k8s.io/v1",
                         "kind": "Event",
                         "metadata": {"name": occurrence.name, "namespace": metadata["namespace"]},
@@ -309,13 +302,11 @@ class Cluster:
                     },
                 )
             else:
-                self._custom.patch_namespaced_custom_object(
-                    "events.k8s.io",
-                    "v1",
-                    metadata["namespace"],
-                    "events",
-                    occurrence.name,
-                    {"series": {"count": occurrence.count, "lastObservedTime": event_time}},
+                self._http.request(
+                    "PATCH",
+                    _path(EVENTS, metadata["namespace"], occurrence.name),
+                    body={"series": {"count": occurrence.count, "lastObservedTime": event_time}},
+                    content_type=MERGE_PATCH,
                 )
         except ApiException as error:
             with self._series_lock:
@@ -342,32 +333,24 @@ class Cluster:
         metadata = manifest["metadata"]
         try:
             self._limiter.acquire()
-            # Raw response: the client decodes only a 200 body, and a dry-run creation answers 201.
-            response = self._custom.patch_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                metadata["namespace"],
-                resource.plural,
-                metadata["name"],
-                dict(manifest),
-                field_manager=FIELD_MANAGER,
-                force=True,
-                dry_run="All",
-                _content_type=APPLY_PATCH,
-                _preload_content=False,
+            # A dry-run creation answers 201, with the would-be object as well.
+            preview = self._http.request(
+                "PATCH",
+                _path(resource, metadata["namespace"], metadata["name"]),
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true"), ("dryRun", "All")],
+                body=manifest,
+                content_type=APPLY_PATCH,
             )
         except ApiException as error:
             action = f"Dry-run apply {resource.kind} {metadata['namespace']}/{metadata['name']}"
             raise _api_error(action, error) from None
-        return cast(dict[str, Any], json.loads(cast(Any, response).data))
+        return cast(dict[str, Any], preview)
 
     def read(self, resource: ResourceType, *, namespace: str, name: str) -> dict[str, Any] | None:
         """One namespaced object of a group's kind, or None when it does not exist."""
         try:
             self._limiter.acquire()
-            found = self._custom.get_namespaced_custom_object(
-                resource.group, resource.version, namespace, resource.plural, name
-            )
+            found = self._http.request("GET", _path(resource, namespace, name))
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -376,6 +359,16 @@ class Cluster:
         body.setdefault("apiVersion", resource.api_version)
         body.setdefault("kind", resource.kind)
         return body
+
+
+def _path(resource: ResourceType, namespace: str | None, name: str = "", subresource: str = "") -> str:
+    """The URL path of a kind's collection, or of one object (and its subresource)."""
+    base = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
+    path = f"{base}/namespaces/{quote(namespace, safe='')}" if namespace is not None else base
+    path += f"/{resource.plural}"
+    if name:
+        path += f"/{quote(name, safe='')}"
+    return f"{path}/{subresource}" if subresource else path
 
 
 def _json_pointer(keys: tuple[str, ...]) -> str:

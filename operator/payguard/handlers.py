@@ -15,6 +15,7 @@ import kopf
 from payguard.cluster import Cluster, load_api_client
 from payguard.controller import Controller
 from payguard.fence import Fence
+from payguard.kinds import WATCHED_TYPES
 from payguard.ratelimit import client_limit
 from payguard.settings import RunSettings
 
@@ -44,7 +45,7 @@ def _controller(memo: kopf.Memo) -> Controller:
     if "controller" not in memo:
         settings: RunSettings = memo["settings"]
         limiter = client_limit(qps=settings.qps, burst=settings.burst)
-        api_client = load_api_client(settings.kubeconfig)
+        api_client = load_api_client(settings.kubeconfig, connections=_open_requests(settings))
         election, fence = settings.election, None
         if election is not None:
             fence = Fence(shards=election.shards, renew_deadline=election.renew_deadline)
@@ -53,6 +54,11 @@ def _controller(memo: kopf.Memo) -> Controller:
         memo["controller"] = Controller(settings, Cluster(api_client, limiter=limiter, fence=fence))
     controller: Controller = memo["controller"]
     return controller
+
+
+def _open_requests(settings: RunSettings) -> int:
+    """At most: a watch per watched kind and namespace, a request per worker, the Lease elector's."""
+    return len(WATCHED_TYPES) * max(1, len(settings.watched_namespaces)) + settings.workers + 1
 
 
 @kopf.on.login()
