@@ -16,8 +16,6 @@ from payguard import metrics
 from payguard.api import ApiError, FencedError
 from payguard.cache import ObjectCache
 from payguard.cluster import Cluster
-from payguard.coordination import LeaseApi
-from payguard.elector import Elector
 from payguard.informer import Informer, Listener
 from payguard.kinds import (
     CHILD_TYPES,
@@ -32,6 +30,7 @@ from payguard.kinds import (
     crd_name,
 )
 from payguard.lifecycle import ControlsUnobservable, finalize
+from payguard.ownership import Ownership
 from payguard.reconcile import PassContext, log_fields, reconcile
 from payguard.retention import has_finalizer
 from payguard.settings import RunSettings
@@ -60,13 +59,9 @@ class Controller:
         self._answered: set[tuple[str, str | None]] = set()  # (kind, namespace) listed or found missing
         self._stop_metrics: Callable[[], None] | None = None
         self._answered_all = False  # every informer answered once: the workers are about to start
-        self.elector: Elector | None = None
-        election, fence = settings.election, cluster.fence
-        if election is not None and fence is not None:
-            leases = LeaseApi(cluster.api_client, namespace=election.namespace, timeout=election.retry_period)
-            self.elector = Elector(
-                election, leases=leases, fence=fence, changed=self._on_shard, drained=self._drained
-            )
+        self.ownership: Ownership | None = None
+        if settings.election is not None and cluster.fence is not None:
+            self.ownership = Ownership(settings, cluster, self.cache, self.queue)
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -109,15 +104,15 @@ class Controller:
         self._tasks += [asyncio.create_task(self._work()) for _ in range(self.settings.workers)]
         self._tasks.append(asyncio.create_task(self._resync()))
         self._tasks.append(asyncio.create_task(self._refresh_gauges()))
-        if self.elector is not None:  # candidates only once their caches are warm
-            self._tasks.append(asyncio.create_task(self.elector.run()))
+        if self.ownership is not None:  # candidates only once their caches are warm
+            self._tasks.append(asyncio.create_task(self.ownership.elector.run()))
         logger.info("Started %d workers; watching %s", self.settings.workers, self._scope())
 
     async def stop(self) -> None:
-        if self.elector is not None:
+        if self.ownership is not None:
             for task in self._tasks:  # no new round: then every shard is released after its passes
                 task.cancel()
-            await self.elector.stop()
+            await self.ownership.elector.stop()
         for informer in self._informers:
             informer.stop()
         for task in self._tasks:
@@ -260,23 +255,6 @@ class Controller:
                 await self._run_pass(key)
             finally:
                 self.queue.done(key)
-
-    def _on_shard(self, shard: int, held: bool) -> None:
-        """A shard taken: each of its PaymentServices gets a pass, from the warm cache. A shard left: its
-        per-service gauges go, so only the owner's series remain for alerts."""
-        fence = self.cluster.fence
-        for key in known_services(self.cache):
-            if fence is not None and fence.shard(key[0]) == shard:
-                if held:
-                    self.queue.add(key)
-                else:
-                    metrics.forget_service(namespace=key[0], service=key[1])
-
-    async def _drained(self, shard: int) -> None:
-        """Returns once no pass of the shard runs (the fence already refuses new writes for it)."""
-        fence = self.cluster.fence
-        while fence is not None and any(fence.shard(key[0]) == shard for key in self.queue.active()):
-            await asyncio.sleep(0.05)
 
     async def _run_pass(self, key: ServiceKey) -> None:
         namespace, name = key
