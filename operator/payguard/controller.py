@@ -30,7 +30,7 @@ from payguard.kinds import (
     crd_name,
 )
 from payguard.lifecycle import ControlsUnobservable, finalize
-from payguard.ownership import Ownership
+from payguard.ownership import Ownership, count_cached
 from payguard.reconcile import PassContext, log_fields, reconcile
 from payguard.retention import has_finalizer
 from payguard.settings import RunSettings
@@ -87,6 +87,8 @@ class Controller:
             for resource in WATCHED_TYPES
             for namespace in self._scopes(resource)
         ]
+        if self.ownership is not None:
+            self.ownership.informers = self._informers
         for informer in self._informers:
             informer.start()
         self._tasks = [asyncio.create_task(self._start_workers())]
@@ -164,6 +166,8 @@ class Controller:
         if resource == PAYMENT_SERVICES:
             items = [item for item in items if self._selects(item)]
         changes = self.cache.replace(resource.kind, items, namespace=namespace)
+        if self.ownership is not None:  # after the replace: a shard filled by it gets its passes queued
+            self.ownership.listed(resource, namespace)
         if was_unavailable:
             logger.info("%s is served again", crd_name(resource))
             self._queue_all()  # every service judged the kind unobservable meanwhile
@@ -183,12 +187,13 @@ class Controller:
 
     def _on_unavailable(self, resource: ResourceType, namespace: str | None, reason: str) -> None:
         self._answered.add((resource.kind, namespace))
-        if self.cache.unavailable().get(resource.kind) == reason:
-            return
-        self.cache.set_unavailable(resource.kind, reason)
-        # Nothing of that kind can be seen now: forget what was cached, and let every pass say so.
-        self.cache.replace(resource.kind, [], namespace=namespace)
-        self._queue_all()
+        if self.cache.unavailable().get(resource.kind) != reason:
+            self.cache.set_unavailable(resource.kind, reason)
+            # Nothing of that kind can be seen now: forget what was cached, and let every pass say so.
+            self.cache.replace(resource.kind, [], namespace=namespace)
+            self._queue_all()
+        if self.ownership is not None:  # a shard being filled waits no longer for a kind not served
+            self.ownership.listed(resource, namespace)
 
     def _queue_all(self) -> None:
         for key in known_services(self.cache):
@@ -207,6 +212,8 @@ class Controller:
             self.queue.add((metadata["namespace"], metadata["name"]))
 
     def on_object_event(self, resource: ResourceType, event: Mapping[str, Any]) -> None:
+        if not self.cache.keeps(event["object"]["metadata"].get("namespace", "")):
+            return  # another replica's shard
         if resource == PAYMENT_SERVICES:
             self.on_service_event(event)
             return
@@ -371,6 +378,7 @@ class Controller:
                     if (obj["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
                 ]
                 metrics.MANAGED_OBJECTS.labels(kind=kind).set(len(managed))
+            count_cached(self.cache)
             await asyncio.sleep(GAUGE_REFRESH_SECONDS)
 
     def _scope(self) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from payguard import metrics
 from payguard.api import ApiError
 from payguard.cluster import Cluster
 from payguard.kinds import ResourceType, crd_name
@@ -68,7 +69,10 @@ class Informer:
             self._stream.close()
 
     def relist(self) -> None:
-        """Ends the current watch, so the thread lists afresh: the periodic check that the cache is true."""
+        """Ends the current watch, so the thread lists afresh: the periodic check that the cache is true,
+        and filling a shard just acquired. Once only while a relist is pending: a list follows anyway."""
+        if self._relist:
+            return
         self._relist = True
         if self._stream is not None:
             self._stream.close()
@@ -91,6 +95,7 @@ class Informer:
                 self._stopped.wait(delay)
                 delay = min(MAX_RETRY_SECONDS, delay * 2)
                 continue
+            metrics.CACHE_LISTS.labels(kind=self.resource.kind).inc()
             if last_problem:
                 logger.info("Listed %s again after: %s", self.scope, last_problem)
             last_problem, delay = "", FIRST_RETRY_SECONDS
