@@ -80,10 +80,9 @@ class Controller:
             event=lambda *args: loop.call_soon_threadsafe(self.on_object_event, *args),
             unavailable=lambda *args: loop.call_soon_threadsafe(self._on_unavailable, *args),
         )
+        new = functools.partial(Informer, self.cluster, listener=listener, keep=self.cache.keeps)
         self._informers = [
-            Informer(
-                self.cluster, resource, namespace=namespace, listener=listener, name=self._name(resource)
-            )
+            new(resource, namespace=namespace, name=self._name(resource))
             for resource in WATCHED_TYPES
             for namespace in self._scopes(resource)
         ]
@@ -154,7 +153,9 @@ class Controller:
 
     # --- informers -----------------------------------------------------------------------------------
 
-    def _on_listed(self, resource: ResourceType, namespace: str | None, items: list[dict[str, Any]]) -> None:
+    def _on_listed(
+        self, resource: ResourceType, namespace: str | None, items: list[dict[str, Any]], attempt: int
+    ) -> None:
         """A fresh list replaces what the cache knew; every difference wakes the services it affects.
 
         Not at start-up: the workers then start with one pass for every known service, so waking the
@@ -167,7 +168,7 @@ class Controller:
             items = [item for item in items if self._selects(item)]
         changes = self.cache.replace(resource.kind, items, namespace=namespace)
         if self.ownership is not None:  # after the replace: a shard filled by it gets its passes queued
-            self.ownership.listed(resource, namespace)
+            self.ownership.listed(resource, namespace, attempt)
         if was_unavailable:
             logger.info("%s is served again", crd_name(resource))
             self._queue_all()  # every service judged the kind unobservable meanwhile
@@ -185,7 +186,9 @@ class Controller:
                 if body is not None:
                     self._queue_affected(resource, body)
 
-    def _on_unavailable(self, resource: ResourceType, namespace: str | None, reason: str) -> None:
+    def _on_unavailable(
+        self, resource: ResourceType, namespace: str | None, reason: str, attempt: int
+    ) -> None:
         self._answered.add((resource.kind, namespace))
         if self.cache.unavailable().get(resource.kind) != reason:
             self.cache.set_unavailable(resource.kind, reason)
@@ -193,7 +196,7 @@ class Controller:
             self.cache.replace(resource.kind, [], namespace=namespace)
             self._queue_all()
         if self.ownership is not None:  # a shard being filled waits no longer for a kind not served
-            self.ownership.listed(resource, namespace)
+            self.ownership.listed(resource, namespace, attempt)
 
     def _queue_all(self) -> None:
         for key in known_services(self.cache):

@@ -45,7 +45,8 @@ class Ownership:
         self._cache = cache
         self._queue = queue
         self._owned: set[int] = set()
-        self._filling: dict[int, tuple[float, set[Scope]]] = {}  # shard -> (started, lists awaited)
+        # shard -> (started, the lists awaited: each informer's list count when the shard was taken)
+        self._filling: dict[int, tuple[float, dict[Scope, int]]] = {}
         leases = LeaseApi(cluster.api_client, namespace=election.namespace, timeout=election.retry_period)
         self.elector = Elector(
             election, leases=leases, fence=fence, changed=self.changed, drained=self.drained
@@ -79,12 +80,15 @@ class Ownership:
             logger.info("Dropped %d cached objects of shard %d", dropped, shard)
             count_cached(self._cache)
 
-    def listed(self, resource: ResourceType, namespace: str | None) -> None:
-        """An informer listed (or found its kind not served): the shards awaiting it may be filled."""
+    def listed(self, resource: ResourceType, namespace: str | None, attempt: int) -> None:
+        """An informer listed (or found its kind not served): the shards awaiting a list it began after
+        they were taken are filled once no other list is awaited."""
+        scope = (resource.kind, namespace)
         for shard, (_, awaited) in list(self._filling.items()):
-            awaited.discard((resource.kind, namespace))
-            if not awaited:
-                self._filled(shard)
+            if scope in awaited and attempt > awaited[scope]:
+                del awaited[scope]
+                if not awaited:
+                    self._filled(shard)
 
     def _filled(self, shard: int) -> None:
         started, _ = self._filling.pop(shard)
@@ -102,7 +106,9 @@ class Ownership:
         """Relists every informer that may hold the shard's objects (each once, however many shards are
         taken at once); the fence holds the shard back until they all listed."""
         informers = [i for i in self.informers if self._may_hold(i, shard)]
-        self._filling[shard] = (time.monotonic(), {(i.resource.kind, i.namespace) for i in informers})
+        # Read after the shard joined what the cache keeps: a later list keeps the shard on every page.
+        awaited = {(i.resource.kind, i.namespace): i.lists_begun for i in informers}
+        self._filling[shard] = (time.monotonic(), awaited)
         logger.info("Filling the cache for shard %d: relisting %d kinds", shard, len(informers))
         for informer in informers:
             informer.relist()

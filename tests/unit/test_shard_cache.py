@@ -3,11 +3,13 @@ fence holding a shard back until filled, and the fill/drop bookkeeping on acquir
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from payguard import cluster as cluster_module
 from payguard.api import FencedError
 from payguard.cache import ObjectCache
 from payguard.cluster import Cluster
@@ -119,9 +121,15 @@ def test_an_ungated_fence_one_shard_a_warm_standby_never_waits_for_a_fill() -> N
 class FakeInformer:
     def __init__(self, resource: ResourceType, namespace: str | None) -> None:
         self.resource, self.namespace, self.relisted = resource, namespace, 0
+        self.lists_begun = 7  # lists made before the shard was taken
 
     def relist(self) -> None:
         self.relisted += 1
+
+    def list_begins(self) -> int:
+        """What the informer thread does before each list: the number of the attempt."""
+        self.lists_begun += 1
+        return self.lists_begun
 
 
 def ownership(shards: int, namespaces: tuple[str, ...] = ()) -> tuple[Ownership, ObjectCache, WorkQueue[Any]]:
@@ -158,13 +166,17 @@ def test_a_shard_acquired_is_filled_by_a_relist_before_its_passes_and_dropped_wh
     owner.changed(1, True)
     assert [i.relisted for i in informers.values()] == [1, 1, 0, 0]
     assert not owner.fence.owns(mine)
+    # A list begun before the shard was taken may have dropped its objects on early pages: not a fill.
+    cache.replace(PAYMENT_SERVICES.kind, [service(mine, "a")])
+    owner.listed(PAYMENT_SERVICES, None, 7)
+    assert not owner.fence.owns(mine)
     cache.replace(PAYMENT_SERVICES.kind, [service(mine, "a"), service(other, "d"), service(theirs, "b")])
-    owner.listed(PAYMENT_SERVICES, None)
+    owner.listed(PAYMENT_SERVICES, None, informers["services"].list_begins())
     assert not owner.fence.owns(mine), "one kind listed is not a filled shard"
-    owner.listed(CLUSTER_ISSUERS, None)  # not awaited
+    owner.listed(CLUSTER_ISSUERS, None, informers["issuers"].list_begins())  # not awaited
     assert not owner.fence.owns(mine)
     cache.put(NETWORK_POLICIES.kind, body(mine, "np"))
-    owner.listed(NETWORK_POLICIES, None)
+    owner.listed(NETWORK_POLICIES, None, informers["policies"].list_begins())
     assert owner.fence.owns(mine) and owner.fence.owns(other)
     assert queued(queue) == {(mine, "a"), (other, "d")}
     assert cache.count(PAYMENT_SERVICES.kind) == 2  # theirs is not kept
@@ -186,6 +198,8 @@ def test_a_shard_lost_while_filling_is_never_released_to_passes_by_a_late_list()
     owner.changed(1, True)
     assert owner.informers[0].relisted == 2  # type: ignore[attr-defined]
     assert owner.fence.filling(1)
+    owner.listed(PAYMENT_SERVICES, None, 8)
+    assert owner.fence.owns(namespace_in(1))
 
 
 def test_with_namespace_scoped_informers_only_those_of_the_shard_are_relisted() -> None:
@@ -196,7 +210,9 @@ def test_with_namespace_scoped_informers_only_those_of_the_shard_are_relisted() 
     owner.fence.renewed(3, sent_at=owner.fence._clock())
     owner.changed(3, True)
     assert (ours.relisted, other.relisted) == (1, 0)
-    owner.listed(PODS, mine)
+    owner.listed(PODS, theirs, other.list_begins())
+    assert not owner.fence.owns(mine)
+    owner.listed(PODS, mine, ours.list_begins())
     assert owner.fence.owns(mine)
 
 
@@ -212,3 +228,38 @@ def test_one_shard_keeps_everything_warm_and_queues_at_once() -> None:
     assert queued(queue) == {("payments", "a"), ("edge", "b")}
     owner.changed(0, False)
     assert cache.count(PAYMENT_SERVICES.kind) == 2
+
+
+# --- the paged list ----------------------------------------------------------------------------------
+
+
+class PagedServer:
+    """Answers list requests in pages, as the API server does with `limit` and `continue`."""
+
+    def __init__(self, namespaces: list[str]) -> None:
+        self.items = [{"metadata": {"namespace": ns, "name": f"np{i}"}} for i, ns in enumerate(namespaces)]
+        self.queries: list[dict[str, str]] = []
+
+    def get(self, resource: ResourceType, *, namespace: str | None, query: Any, timeout: float) -> Any:
+        asked = dict(query)
+        self.queries.append(asked)
+        start, limit = int(asked.get("continue", "0")), int(asked["limit"])
+        end = start + limit
+        more = {"continue": str(end)} if end < len(self.items) else {}
+        data = {"items": self.items[start:end], "metadata": {"resourceVersion": "42", **more}}
+        response = type("R", (), {"data": json.dumps(data).encode(), "release_conn": lambda self: None})()
+        return type("Answer", (), {"response": response})()
+
+
+def test_a_list_is_read_in_pages_and_keeps_only_accepted_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster_module, "LIST_PAGE", 2)
+    server = PagedServer(["a", "b", "a", "c", "a"])
+    cluster = Cluster(client.ApiClient())
+    monkeypatch.setattr(cluster, "_get", server.get)
+    items, version = cluster.list_with_version(NETWORK_POLICIES, namespace=None, keep=lambda ns: ns == "a")
+    assert [item["metadata"]["name"] for item in items] == ["np0", "np2", "np4"]
+    assert {item["kind"] for item in items} == {"NetworkPolicy"}
+    assert version == "42"
+    assert [q.get("continue") for q in server.queries] == [None, "2", "4"]
+    everything, _ = cluster.list_with_version(NETWORK_POLICIES, namespace=None)
+    assert len(everything) == 5
