@@ -140,8 +140,11 @@ class Informer:
                     error = ResourceExpiredError if code == 410 else ApiError
                     raise error(f"Watch {self.scope}", code, str(body.get("message", "")))
                 version = str(body.get("metadata", {}).get("resourceVersion") or version)
-                if kind != "BOOKMARK":
+                if kind != "BOOKMARK" and self._kept(body):  # another replica's shard: dropped here
                     self._listener.event(self.resource, event)
+
+    def _kept(self, body: Mapping[str, Any]) -> bool:
+        return self.keep is None or self.keep(str(body.get("metadata", {}).get("namespace") or ""))
 
     def _describe(self, error: ApiError) -> str:
         if error.status == 404 and self.resource.group:
