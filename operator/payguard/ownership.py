@@ -103,8 +103,8 @@ class Ownership:
         self._queue_shard(shard)
 
     def _fill(self, shard: int) -> None:
-        """Relists every informer that may hold the shard's objects (each once, however many shards are
-        taken at once); the fence holds the shard back until they all listed."""
+        """Relists every informer that may hold the shard's objects (a relist already pending is not
+        repeated); the fence holds the shard back until each has listed since."""
         informers = [i for i in self.informers if self._may_hold(i, shard)]
         # Read after the shard joined what the cache keeps: a later list keeps the shard on every page.
         awaited = {(i.resource.kind, i.namespace): i.lists_begun for i in informers}
