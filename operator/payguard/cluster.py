@@ -31,7 +31,7 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 LIST_TIMEOUT_SECONDS = 60
-LIST_PAGE = 500  # objects per list request, as client-go's pager: the peak of a list stays one page
+LIST_PAGE = 100  # objects per list request (client-go: 500): a fill parses 11 lists at once, each one page
 Keep = Callable[[str], bool] | None  # which namespaces a list keeps (None: all)
 
 
