@@ -4,16 +4,18 @@ as separate processes under the chart's RBAC.
 - failover: 2 replicas, 1 shard, the chart's Lease settings (15 s / 10 s / 2 s); SIGKILL the holder,
   delete a NetworkPolicy at once, time until it is back (repaired by the standby). Repeated `--kills`
   times; the killed replica is restarted as the new standby before the next kill.
-- memory: RSS per replica with `--services` PaymentServices, at 1 replica and at 3 replicas (8 shards),
-  and what a takeover costs the replica taking over (passes, writes, CPU seconds, RSS).
+- memory: RSS and cached objects per replica with `--services` PaymentServices, at 1 replica and at 3
+  replicas (8 shards: each caches only its shards' namespaces), and what a takeover costs the replicas
+  taking over (time to fill their caches, list requests, passes, writes, CPU seconds, RSS).
 
-Writes bench/results/failover.json and failover.md.
+Writes bench/results/<name>.json and <name>.md (`--name`, default failover; `--kills 0` skips failover).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -59,7 +61,16 @@ class Replica:
     def reading(self) -> dict[str, float]:
         found = read_process(self.pid)
         assert found is not None
-        return {"rss_mib": round(found.rss_mib, 1), "cpu_seconds": round(found.cpu_seconds, 2)}
+        return {
+            "rss_mib": round(found.rss_mib, 1),
+            "cpu_seconds": round(found.cpu_seconds, 2),
+            "cached_objects": self.metric("payguard_cached_objects{"),
+        }
+
+    def fill_seconds(self, *, after: int) -> list[float]:
+        """How long each cache fill logged after the first `after` characters of the log took."""
+        text = self.process.log()[after:]
+        return [float(s) for s in re.findall(r"Filled the cache for shard \d+ in ([0-9.]+)s", text)]
 
 
 def children_present(admin: TestCluster, namespaces: tuple[str, ...], expected: int) -> bool:
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__)
     parser.add_argument("--services", type=int, default=500)
     parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--name", default="failover", help="results file name (without suffix)")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"services": args.services, "kills": args.kills, "started": time.time()}
     with tempfile.TemporaryDirectory(prefix="payguard-failover-") as state:
@@ -89,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             local.down()
     results["seconds"] = round(time.time() - results["started"], 1)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "failover.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "failover.md").write_text(report(results))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(report(results))
     print(report(results))
     return 0
 
@@ -129,6 +141,8 @@ def run(admin: TestCluster, kubeconfig: Path, state: Path, *, services: int, kil
             r.metric("payguard_reconciles_total"),
             r.metric("payguard_api_writes_total"),
             r.reading(),
+            r.metric("payguard_cache_lists_total"),
+            len(r.process.log()),
         )
         for r in survivors
     }
@@ -146,11 +160,17 @@ def run(admin: TestCluster, kubeconfig: Path, state: Path, *, services: int, kil
             "cpu_seconds": round(r.reading()["cpu_seconds"] - before[r.identity][2]["cpu_seconds"], 2),
             "rss_mib_before": before[r.identity][2]["rss_mib"],
             "rss_mib_after": r.reading()["rss_mib"],
+            "cached_before": before[r.identity][2]["cached_objects"],
+            "cached_after": r.reading()["cached_objects"],
+            "lists": r.metric("payguard_cache_lists_total") - before[r.identity][3],
+            "fill_seconds": r.fill_seconds(after=before[r.identity][4]),
         }
         for r in survivors
     }
     for replica in survivors:
         replica.process.stop()
+    if not kills:
+        return out
     return out | measure_failover(admin, kubeconfig, state, namespace=batch.namespaces[0], kills=kills)
 
 
@@ -197,27 +217,38 @@ def measure_failover(
 
 
 def report(results: dict[str, Any]) -> str:
+    one = results["memory_one_replica"]
     lines = [
         "# High availability: failover and memory per replica",
         "",
         f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(results['started']))}, {results['seconds']} s, "
         f"{results['services']} PaymentServices (examples/checkout.yaml, 50 per namespace), Lease settings "
-        "15 s / 10 s / 2 s (the chart's). `python -m bench.failover`; every figure in failover.json.",
+        f"15 s / 10 s / 2 s (the chart's). `python -m bench.failover --kills {results['kills']}`; every "
+        "figure in the .json beside this file.",
         "",
-        f"- failover over {results['kills']} SIGKILLs of the holder (2 replicas, 1 shard; drift introduced "
-        f"right after the kill, time until repaired): p50 **{results['failover_p50']} s**, "
-        f"p99 **{results['failover_p99']} s** ({', '.join(map(str, results['failover_seconds']))})",
-        f"- memory, 1 replica owning all 8 shards: RSS {results['memory_one_replica']['rss_mib']} MiB "
+    ]
+    if results["kills"]:
+        lines.append(
+            f"- failover over {results['kills']} SIGKILLs of the holder (2 replicas, 1 shard; drift "
+            f"introduced right after the kill, time until repaired): p50 **{results['failover_p50']} s**, "
+            f"p99 **{results['failover_p99']} s** ({', '.join(map(str, results['failover_seconds']))})"
+        )
+    lines += [
+        f"- memory, 1 replica owning all 8 shards: RSS {one['rss_mib']} MiB, "
+        f"{one.get('cached_objects', '?')} cached objects "
         f"(converged in {results['converged_one_replica_seconds']} s)",
         "- memory, 3 replicas over 8 shards: "
         + ", ".join(
-            f"{name} {reading['rss_mib']} MiB ({results['shards_three_replicas'][name]} shards)"
+            f"{name} {reading['rss_mib']} MiB, {reading.get('cached_objects', '?')} cached objects "
+            f"({results['shards_three_replicas'][name]} shards)"
             for name, reading in results["memory_three_replicas"].items()
         ),
-        f"- takeover of a SIGKILLed replica's shards (of 3): {results['takeover_seconds']} s; "
-        "cost per survivor: "
+        "- takeover of a SIGKILLed replica's shards (of 3): Leases moved after "
+        f"{results['takeover_seconds']} s; cost per survivor over the next 15 s: "
         + "; ".join(
-            f"{name}: {cost['passes']:.0f} passes, {cost['writes']:.0f} writes, "
+            f"{name}: cache filled in {cost.get('fill_seconds', '?')} s with {cost.get('lists', '?')} lists, "
+            f"cached {cost.get('cached_before', '?')} -> {cost.get('cached_after', '?')} objects, "
+            f"{cost['passes']:.0f} passes, {cost['writes']:.0f} writes, "
             f"{cost['cpu_seconds']} CPU s, RSS {cost['rss_mib_before']} -> {cost['rss_mib_after']} MiB"
             for name, cost in results["takeover_cost"].items()
         ),

@@ -30,15 +30,42 @@ class ObjectCache:
         self._objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # kind -> namespace -> name
         self._parsed: dict[tuple[str, str], Any] = {}  # (uid, resourceVersion) -> parse(body)
         self._unavailable: dict[str, str] = {}  # kind -> why it cannot be observed
+        self._keep: Callable[[str], bool] | None = None  # which namespaces are kept (None: all)
         # Kept at every change, so a pass finds what concerns it without scanning its namespace.
         self._index = NamespaceIndex()
 
+    def keep_only(self, keep: Callable[[str], bool] | None) -> int:
+        """From now on keeps only the objects of namespaces `keep` accepts ("" for cluster-scoped ones),
+        whatever lists and events bring; drops those held that it does not accept, and returns how many.
+        Sharded replicas keep their own shards' namespaces (see `sharding.keeps_namespace`)."""
+        dropped = 0
+        with self._lock:
+            self._keep = keep
+            for kind, by_namespace in self._objects.items():
+                for namespace in [ns for ns in by_namespace if not self._keeps(ns)]:
+                    dropped += len(by_namespace.pop(namespace))
+                    self._index.clear(kind, namespace)
+            if dropped:
+                self._parsed.clear()  # parsed neighbours of the dropped namespaces
+        return dropped
+
+    def keeps(self, namespace: str) -> bool:
+        """Whether objects of `namespace` are kept (cluster-scoped objects: namespace "")."""
+        with self._lock:
+            return self._keeps(namespace)
+
+    def _keeps(self, namespace: str) -> bool:
+        return self._keep is None or self._keep(namespace)
+
     def put(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Keeps what a pass reads of `body` (see `slim`), and returns it."""
+        """Keeps what a pass reads of `body` (see `slim`), and returns it (not kept: of a namespace
+        another replica's shard owns)."""
         metadata = body["metadata"]
         kept = slim(kind, body)
         namespace, name = metadata.get("namespace", ""), metadata["name"]
         with self._lock:
+            if not self._keeps(namespace):
+                return kept
             names = self._objects.setdefault(kind, {}).setdefault(namespace, {})
             old = names.get(name)
             if old is not None:
@@ -69,9 +96,12 @@ class ObjectCache:
         difference: added, changed (by resourceVersion) and vanished objects, the last with no DELETED
         event to tell of them."""
         fresh: dict[str, dict[str, dict[str, Any]]] = {}
+        with self._lock:
+            keep = self._keep
         for body in bodies:
             metadata = body["metadata"]
-            fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = slim(kind, body)
+            if keep is None or keep(metadata.get("namespace", "")):  # only what is kept is slimmed
+                fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = slim(kind, body)
         with self._lock:
             by_namespace = self._objects.setdefault(kind, {})
             scope = list(by_namespace) if namespace is None else [namespace]

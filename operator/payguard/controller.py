@@ -16,8 +16,6 @@ from payguard import metrics
 from payguard.api import ApiError, FencedError
 from payguard.cache import ObjectCache
 from payguard.cluster import Cluster
-from payguard.coordination import LeaseApi
-from payguard.elector import Elector
 from payguard.informer import Informer, Listener
 from payguard.kinds import (
     CHILD_TYPES,
@@ -32,6 +30,7 @@ from payguard.kinds import (
     crd_name,
 )
 from payguard.lifecycle import ControlsUnobservable, finalize
+from payguard.ownership import Ownership, count_cached
 from payguard.reconcile import PassContext, log_fields, reconcile
 from payguard.retention import has_finalizer
 from payguard.settings import RunSettings
@@ -60,13 +59,9 @@ class Controller:
         self._answered: set[tuple[str, str | None]] = set()  # (kind, namespace) listed or found missing
         self._stop_metrics: Callable[[], None] | None = None
         self._answered_all = False  # every informer answered once: the workers are about to start
-        self.elector: Elector | None = None
-        election, fence = settings.election, cluster.fence
-        if election is not None and fence is not None:
-            leases = LeaseApi(cluster.api_client, namespace=election.namespace, timeout=election.retry_period)
-            self.elector = Elector(
-                election, leases=leases, fence=fence, changed=self._on_shard, drained=self._drained
-            )
+        self.ownership: Ownership | None = None
+        if settings.election is not None and cluster.fence is not None:
+            self.ownership = Ownership(settings, cluster, self.cache, self.queue)
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -85,13 +80,14 @@ class Controller:
             event=lambda *args: loop.call_soon_threadsafe(self.on_object_event, *args),
             unavailable=lambda *args: loop.call_soon_threadsafe(self._on_unavailable, *args),
         )
+        new = functools.partial(Informer, self.cluster, listener=listener, keep=self.cache.keeps)
         self._informers = [
-            Informer(
-                self.cluster, resource, namespace=namespace, listener=listener, name=self._name(resource)
-            )
+            new(resource, namespace=namespace, name=self._name(resource))
             for resource in WATCHED_TYPES
             for namespace in self._scopes(resource)
         ]
+        if self.ownership is not None:
+            self.ownership.informers = self._informers
         for informer in self._informers:
             informer.start()
         self._tasks = [asyncio.create_task(self._start_workers())]
@@ -109,15 +105,15 @@ class Controller:
         self._tasks += [asyncio.create_task(self._work()) for _ in range(self.settings.workers)]
         self._tasks.append(asyncio.create_task(self._resync()))
         self._tasks.append(asyncio.create_task(self._refresh_gauges()))
-        if self.elector is not None:  # candidates only once their caches are warm
-            self._tasks.append(asyncio.create_task(self.elector.run()))
+        if self.ownership is not None:  # candidates only once their caches are warm
+            self._tasks.append(asyncio.create_task(self.ownership.elector.run()))
         logger.info("Started %d workers; watching %s", self.settings.workers, self._scope())
 
     async def stop(self) -> None:
-        if self.elector is not None:
+        if self.ownership is not None:
             for task in self._tasks:  # no new round: then every shard is released after its passes
                 task.cancel()
-            await self.elector.stop()
+            await self.ownership.elector.stop()
         for informer in self._informers:
             informer.stop()
         for task in self._tasks:
@@ -157,7 +153,9 @@ class Controller:
 
     # --- informers -----------------------------------------------------------------------------------
 
-    def _on_listed(self, resource: ResourceType, namespace: str | None, items: list[dict[str, Any]]) -> None:
+    def _on_listed(
+        self, resource: ResourceType, namespace: str | None, items: list[dict[str, Any]], attempt: int
+    ) -> None:
         """A fresh list replaces what the cache knew; every difference wakes the services it affects.
 
         Not at start-up: the workers then start with one pass for every known service, so waking the
@@ -169,6 +167,8 @@ class Controller:
         if resource == PAYMENT_SERVICES:
             items = [item for item in items if self._selects(item)]
         changes = self.cache.replace(resource.kind, items, namespace=namespace)
+        if self.ownership is not None:  # after the replace: a shard filled by it gets its passes queued
+            self.ownership.listed(resource, namespace, attempt)
         if was_unavailable:
             logger.info("%s is served again", crd_name(resource))
             self._queue_all()  # every service judged the kind unobservable meanwhile
@@ -186,14 +186,17 @@ class Controller:
                 if body is not None:
                     self._queue_affected(resource, body)
 
-    def _on_unavailable(self, resource: ResourceType, namespace: str | None, reason: str) -> None:
+    def _on_unavailable(
+        self, resource: ResourceType, namespace: str | None, reason: str, attempt: int
+    ) -> None:
         self._answered.add((resource.kind, namespace))
-        if self.cache.unavailable().get(resource.kind) == reason:
-            return
-        self.cache.set_unavailable(resource.kind, reason)
-        # Nothing of that kind can be seen now: forget what was cached, and let every pass say so.
-        self.cache.replace(resource.kind, [], namespace=namespace)
-        self._queue_all()
+        if self.cache.unavailable().get(resource.kind) != reason:
+            self.cache.set_unavailable(resource.kind, reason)
+            # Nothing of that kind can be seen now: forget what was cached, and let every pass say so.
+            self.cache.replace(resource.kind, [], namespace=namespace)
+            self._queue_all()
+        if self.ownership is not None:  # a shard being filled waits no longer for a kind not served
+            self.ownership.listed(resource, namespace, attempt)
 
     def _queue_all(self) -> None:
         for key in known_services(self.cache):
@@ -212,6 +215,8 @@ class Controller:
             self.queue.add((metadata["namespace"], metadata["name"]))
 
     def on_object_event(self, resource: ResourceType, event: Mapping[str, Any]) -> None:
+        if not self.cache.keeps(event["object"]["metadata"].get("namespace", "")):
+            return  # another replica's shard
         if resource == PAYMENT_SERVICES:
             self.on_service_event(event)
             return
@@ -260,23 +265,6 @@ class Controller:
                 await self._run_pass(key)
             finally:
                 self.queue.done(key)
-
-    def _on_shard(self, shard: int, held: bool) -> None:
-        """A shard taken: each of its PaymentServices gets a pass, from the warm cache. A shard left: its
-        per-service gauges go, so only the owner's series remain for alerts."""
-        fence = self.cluster.fence
-        for key in known_services(self.cache):
-            if fence is not None and fence.shard(key[0]) == shard:
-                if held:
-                    self.queue.add(key)
-                else:
-                    metrics.forget_service(namespace=key[0], service=key[1])
-
-    async def _drained(self, shard: int) -> None:
-        """Returns once no pass of the shard runs (the fence already refuses new writes for it)."""
-        fence = self.cluster.fence
-        while fence is not None and any(fence.shard(key[0]) == shard for key in self.queue.active()):
-            await asyncio.sleep(0.05)
 
     async def _run_pass(self, key: ServiceKey) -> None:
         namespace, name = key
@@ -393,6 +381,7 @@ class Controller:
                     if (obj["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
                 ]
                 metrics.MANAGED_OBJECTS.labels(kind=kind).set(len(managed))
+            count_cached(self.cache)
             await asyncio.sleep(GAUGE_REFRESH_SECONDS)
 
     def _scope(self) -> str:

@@ -48,7 +48,9 @@ def _controller(memo: kopf.Memo) -> Controller:
         api_client = load_api_client(settings.kubeconfig, connections=_open_requests(settings))
         election, fence = settings.election, None
         if election is not None:
-            fence = Fence(shards=election.shards, renew_deadline=election.renew_deadline)
+            fence = Fence(
+                shards=election.shards, renew_deadline=election.renew_deadline, gated=election.shards > 1
+            )
             # The audit log then names the replica behind every request, as the Lease does.
             api_client.user_agent = f"payguard/{election.identity}"
         memo["controller"] = Controller(settings, Cluster(api_client, limiter=limiter, fence=fence))

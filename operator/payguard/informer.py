@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from payguard import metrics
 from payguard.api import ApiError
 from payguard.cluster import Cluster
 from payguard.kinds import ResourceType, crd_name
@@ -24,11 +25,12 @@ WATCH_SECONDS = (240, 300)  # the server ends each watch after a random time in 
 
 @dataclass(frozen=True)
 class Listener:
-    """What an informer reports, called from its thread."""
+    """What an informer reports, called from its thread. `listed` and `unavailable` carry the number of
+    the list attempt (see `Informer.lists_begun`)."""
 
-    listed: Callable[[ResourceType, str | None, list[dict[str, Any]]], object]
+    listed: Callable[[ResourceType, str | None, list[dict[str, Any]], int], object]
     event: Callable[[ResourceType, Mapping[str, Any]], object]
-    unavailable: Callable[[ResourceType, str | None, str], object]
+    unavailable: Callable[[ResourceType, str | None, str, int], object]
 
 
 class Informer:
@@ -42,10 +44,15 @@ class Informer:
         namespace: str | None,
         listener: Listener,
         name: str | None = None,
+        keep: Callable[[str], bool] | None = None,
     ) -> None:
         self.resource = resource
         self.namespace = namespace
         self.name = name  # only the object of this name (the mesh config)
+        self.keep = keep  # namespaces whose objects a list keeps (a sharded replica's), read per page
+        # List attempts begun: a list numbered above a count read after a shard was taken began after
+        # it, so none of its pages dropped that shard's objects.
+        self.lists_begun = 0
         self._cluster = cluster
         self._listener = listener
         self._stopped = threading.Event()
@@ -68,7 +75,10 @@ class Informer:
             self._stream.close()
 
     def relist(self) -> None:
-        """Ends the current watch, so the thread lists afresh: the periodic check that the cache is true."""
+        """Ends the current watch, so the thread lists afresh: the periodic check that the cache is true,
+        and filling a shard just acquired. Once only while a relist is pending: a list follows anyway."""
+        if self._relist:
+            return
         self._relist = True
         if self._stream is not None:
             self._stream.close()
@@ -77,9 +87,11 @@ class Informer:
         delay = FIRST_RETRY_SECONDS
         last_problem = ""
         while not self._stopped.is_set():
+            self.lists_begun += 1
+            attempt = self.lists_begun
             try:
                 items, version = self._cluster.list_with_version(
-                    self.resource, namespace=self.namespace, name=self.name
+                    self.resource, namespace=self.namespace, name=self.name, keep=self.keep
                 )
             except ApiError as error:
                 problem = self._describe(error)
@@ -87,14 +99,15 @@ class Informer:
                     logger.warning("Cannot list %s: %s; retrying", self.scope, problem)
                     last_problem = problem
                 if error.status in (403, 404):
-                    self._listener.unavailable(self.resource, self.namespace, problem)
+                    self._listener.unavailable(self.resource, self.namespace, problem, attempt)
                 self._stopped.wait(delay)
                 delay = min(MAX_RETRY_SECONDS, delay * 2)
                 continue
+            metrics.CACHE_LISTS.labels(kind=self.resource.kind).inc()
             if last_problem:
                 logger.info("Listed %s again after: %s", self.scope, last_problem)
             last_problem, delay = "", FIRST_RETRY_SECONDS
-            self._listener.listed(self.resource, self.namespace, items)
+            self._listener.listed(self.resource, self.namespace, items, attempt)
             try:
                 self._watch(version)
             except ResourceExpiredError:
@@ -127,8 +140,11 @@ class Informer:
                     error = ResourceExpiredError if code == 410 else ApiError
                     raise error(f"Watch {self.scope}", code, str(body.get("message", "")))
                 version = str(body.get("metadata", {}).get("resourceVersion") or version)
-                if kind != "BOOKMARK":
+                if kind != "BOOKMARK" and self._kept(body):  # another replica's shard: dropped here
                     self._listener.event(self.resource, event)
+
+    def _kept(self, body: Mapping[str, Any]) -> bool:
+        return self.keep is None or self.keep(str(body.get("metadata", {}).get("namespace") or ""))
 
     def _describe(self, error: ApiError) -> str:
         if error.status == 404 and self.resource.group:

@@ -154,3 +154,12 @@ LEASE_TRANSITIONS = Counter(
     "payguard_lease_transitions", "Shard Leases this replica acquired, lost or released", ["shard", "event"]
 )
 FENCED_WRITES = Counter("payguard_fenced_writes", "Writes the fence refused: the shard's Lease was not held")
+CACHED_OBJECTS = Gauge(
+    "payguard_cached_objects",
+    "Objects held in this replica's cache, by kind (sharded: only its shards' namespaces, the mesh root's "
+    "and cluster-scoped ones)",
+    ["kind"],
+)
+CACHE_LISTS = Counter(
+    "payguard_cache_lists", "Full lists the informers made (start, gaps, resync, fills)", ["kind"]
+)

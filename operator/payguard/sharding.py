@@ -63,3 +63,18 @@ def plan_shards(
     free.sort(key=lambda shard: preference(identity, shard), reverse=True)
     acquire = tuple(sorted(free[: max(share - len(kept), 0)]))
     return ShardPlan(acquire=acquire, renew=tuple(sorted(kept)), release=release)
+
+
+def keeps_namespace(
+    namespace: str, *, shards: int, owned: Collection[int] | None, mesh_root_namespace: str
+) -> bool:
+    """Whether a replica's cache keeps the objects of `namespace` ("" for cluster-scoped objects).
+
+    Cluster-scoped objects (Namespaces, ClusterIssuers) and the mesh root namespace's (mesh-wide policies,
+    the mesh config) are kept always: every shard's passes read them. Any other namespace only while its
+    shard is owned: a pass reads its own namespace only (its children, pods, Services, Issuer, the
+    PaymentServices it shares identities with). `owned` None keeps everything (one shard: a standby's
+    cache stays warm)."""
+    if owned is None or not namespace or namespace == mesh_root_namespace:
+        return True
+    return shard_of(namespace, shards=shards) in owned

@@ -1,8 +1,10 @@
 """Sharding on the chaos suite's control plane: three payguard replicas share 8 shards of 60
 PaymentServices in 12 namespaces. Every shard has exactly one owner (Leases and each replica's
 payguard_shard_owned agree); a killed replica's shards are taken over within lease + 5 s with every
-service staying Ready; when it returns, the shards are rebalanced, and the audit log shows every write made
-by the holder of its namespace's shard at that moment."""
+service staying Ready and drift in a taken-over namespace repaired within lease + 5 s; when it returns, the
+shards are rebalanced, and the audit log shows every write made by the holder of its namespace's shard at
+that moment. Throughout, each replica's cache (payguard_cached_objects) holds only its own shards'
+PaymentServices and NetworkPolicies (and the mesh root's), never the whole fleet."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from chaos_world import ChaosWorld
 from fake_cert_manager import FakeCertManager
@@ -33,6 +36,7 @@ from payguard.sharding import shard_of
 
 SHARDS, NAMESPACES, PER_NAMESPACE = 8, 12, 5  # 60 PaymentServices
 NAMES = [f"svc{i}" for i in range(PER_NAMESPACE)]
+MESH_ROOT = "istio-system"  # payguard's default --mesh-root-namespace: kept by every replica
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,44 @@ def owners(replicas: list[Replica]) -> dict[str, set[int]]:
         url = f"http://127.0.0.1:{replica.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as answer:
             found[replica.identity] = owned_shards(answer.read().decode())
+    return found
+
+
+def metric(text: str, name: str, kind: str) -> float | None:
+    prefix = f'{name}{{kind="{kind}"}} '
+    return next((float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix)), None)
+
+
+def cached_namespaces(admin: TestCluster) -> dict[str, list[str]]:
+    """The namespace of every PaymentService and NetworkPolicy in the cluster, by kind (the truth)."""
+    services = client.CustomObjectsApi(admin.api_client).list_cluster_custom_object(
+        "payguard.dev", "v1alpha1", "paymentservices"
+    )["items"]
+    policies = client.NetworkingV1Api(admin.api_client).list_network_policy_for_all_namespaces().items
+    return {
+        "PaymentService": [item["metadata"]["namespace"] for item in services],
+        "NetworkPolicy": [item.metadata.namespace for item in policies],
+    }
+
+
+def caches_scoped(admin: TestCluster, replicas: list[Replica]) -> dict[str, dict[str, float | None]] | None:
+    """Each running replica's cached PaymentServices and NetworkPolicies, when they are exactly those of
+    the namespaces of the shards it owns (and of the mesh root); None while any differs."""
+    truth = cached_namespaces(admin)
+    found: dict[str, dict[str, float | None]] = {}
+    for replica in replicas:
+        if replica.process.process is None:
+            continue
+        url = f"http://127.0.0.1:{replica.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            text = answer.read().decode()
+        owned = owned_shards(text)
+        for kind, namespaces in truth.items():
+            expected = sum(1 for ns in namespaces if ns == MESH_ROOT or shard_of(ns, shards=SHARDS) in owned)
+            cached = metric(text, "payguard_cached_objects", kind)
+            if cached != expected:
+                return None
+            found.setdefault(replica.identity, {})[kind] = cached
     return found
 
 
@@ -112,11 +154,16 @@ def test_three_replicas_share_the_shards_take_over_a_killed_ones_and_rebalance_w
     assert sorted(Counter(holders.values()).values()) == [2, 3, 3]
     for namespace in fleet:
         world.wait_converged(namespace, NAMES, timeout=180)
+    cached = eventually(lambda: caches_scoped(admin, replicas), timeout=30, what="caches of own shards")
+    print(f"Cached per replica (3 replicas): {cached}")
+    assert all(counts["PaymentService"] < NAMESPACES * PER_NAMESPACE for counts in cached.values())
 
     victim = replicas[2]
     lost = {shard for shard, owner in holders.items() if owner == victim.identity}
+    drifted = next(ns for ns in fleet if shard_of(ns, shards=SHARDS) in lost)
     victim.process.kill()
     killed = time.monotonic()
+    client.NetworkingV1Api(admin.api_client).delete_namespaced_network_policy("svc0-order-service", drifted)
     after = eventually(
         lambda: owned_once(admin, replicas, expected_owners=2), timeout=LEASE_SECONDS + 5, what="takeover"
     )
@@ -124,7 +171,12 @@ def test_three_replicas_share_the_shards_take_over_a_killed_ones_and_rebalance_w
         f"HA timing: {len(lost)} shards of a SIGKILLed replica taken over"
         f" after {time.monotonic() - killed:.2f}s"
     )
+    # The taker fills its cache for the shard (a relist) before the shard's passes run, then repairs.
+    world.wait_converged(drifted, NAMES, timeout=max(LEASE_SECONDS + 5 - (time.monotonic() - killed), 0.1))
+    print(f"HA timing: drift in a taken-over shard repaired after {time.monotonic() - killed:.2f}s")
     assert victim.identity not in after.values()
+    cached = eventually(lambda: caches_scoped(admin, replicas), timeout=30, what="caches after takeover")
+    print(f"Cached per replica (2 replicas): {cached}")
     for namespace in fleet:
         assert all(world.ready(namespace, name) for name in NAMES), namespace
     for namespace in fleet:
@@ -137,6 +189,8 @@ def test_three_replicas_share_the_shards_take_over_a_killed_ones_and_rebalance_w
     assert sorted(Counter(rebalanced.values()).values()) == [2, 3, 3]
     for namespace in fleet:
         world.wait_converged(namespace, NAMES, timeout=30)
+    # The shards released to the returning replica are dropped from the caches of those that held them.
+    eventually(lambda: caches_scoped(admin, replicas), timeout=30, what="caches after rebalancing")
 
     time.sleep(1)
     writes = audited_writes(admin.audit_log, since=started)
