@@ -247,8 +247,8 @@ class PagedServer:
         end = start + limit
         more = {"continue": str(end)} if end < len(self.items) else {}
         data = {"items": self.items[start:end], "metadata": {"resourceVersion": "42", **more}}
-        response = type("R", (), {"data": json.dumps(data).encode(), "release_conn": lambda self: None})()
-        return type("Answer", (), {"response": response})()
+        # The shape of a urllib3 response, as the transport's `open` returns it.
+        return type("R", (), {"data": json.dumps(data).encode(), "release_conn": lambda self: None})()
 
 
 def test_a_list_is_read_in_pages_and_keeps_only_accepted_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
