@@ -182,7 +182,10 @@ class Cluster:
         """A full list (apiVersion, kind set) and its resourceVersion, to watch from; `name`: that object only
         (RBAC may grant no more). In pages, kept only in namespaces `keep` accepts (never a whole fleet)."""
         items: list[dict[str, Any]] = []
-        query = [*_name_selector(name), ("limit", str(LIST_PAGE))]
+        # Pages only for a sharded cache: unsharded lists stay whole (paged lists with the raw transport
+        # lost a CertificateRequest during renewals in test_certificate_posture; not yet understood).
+        page = [("limit", str(LIST_PAGE))] if keep is not None else []
+        query = [*_name_selector(name), *page]
         while True:
             response = self._get(resource, namespace=namespace, query=query, timeout=LIST_TIMEOUT_SECONDS)
             try:
@@ -195,7 +198,7 @@ class Cluster:
             metadata = listed.get("metadata") or {}
             if not metadata.get("continue"):  # a 410 on a stale token: the informer lists again
                 return items, str(metadata.get("resourceVersion", ""))
-            query = [*_name_selector(name), ("limit", str(LIST_PAGE)), ("continue", metadata["continue"])]
+            query = [*_name_selector(name), *page, ("continue", metadata["continue"])]
 
     def watch(
         self,

@@ -80,7 +80,9 @@ class Controller:
             event=lambda *args: loop.call_soon_threadsafe(self.on_object_event, *args),
             unavailable=lambda *args: loop.call_soon_threadsafe(self._on_unavailable, *args),
         )
-        new = functools.partial(Informer, self.cluster, listener=listener, keep=self.cache.keeps)
+        sharded = self.cluster.fence is not None and self.cluster.fence.gated  # caches only its shards
+        keep = self.cache.keeps if sharded else None
+        new = functools.partial(Informer, self.cluster, listener=listener, keep=keep)
         self._informers = [
             new(resource, namespace=namespace, name=self._name(resource))
             for resource in WATCHED_TYPES

@@ -243,7 +243,7 @@ class PagedServer:
     def get(self, resource: ResourceType, *, namespace: str | None, query: Any, timeout: float) -> Any:
         asked = dict(query)
         self.queries.append(asked)
-        start, limit = int(asked.get("continue", "0")), int(asked["limit"])
+        start, limit = int(asked.get("continue", "0")), int(asked.get("limit", len(self.items)))
         end = start + limit
         more = {"continue": str(end)} if end < len(self.items) else {}
         data = {"items": self.items[start:end], "metadata": {"resourceVersion": "42", **more}}
@@ -261,5 +261,7 @@ def test_a_list_is_read_in_pages_and_keeps_only_accepted_namespaces(monkeypatch:
     assert {item["kind"] for item in items} == {"NetworkPolicy"}
     assert version == "42"
     assert [q.get("continue") for q in server.queries] == [None, "2", "4"]
+    # Unsharded (no filter): one whole list, as before paging.
     everything, _ = cluster.list_with_version(NETWORK_POLICIES, namespace=None)
     assert len(everything) == 5
+    assert server.queries[-1] == {}
