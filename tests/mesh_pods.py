@@ -46,8 +46,10 @@ def pod_manifest(
     }
 
 
-def workload_pods(service: Mapping[str, Any], *, sidecar: bool = True) -> list[dict[str, Any]]:
-    """One injected pod per workload of a PaymentService manifest, under its declared ServiceAccount."""
+def workload_pods(
+    service: Mapping[str, Any], *, sidecar: bool = True, annotations: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """One pod per workload of a PaymentService manifest, under its declared ServiceAccount."""
     namespace = service["metadata"]["namespace"]
     return [
         pod_manifest(
@@ -56,6 +58,7 @@ def workload_pods(service: Mapping[str, Any], *, sidecar: bool = True) -> list[d
             labels=workload["selector"],
             service_account=workload["serviceAccount"],
             sidecar=sidecar,
+            annotations=annotations,
         )
         for workload in service["spec"]["workloads"]
     ]
@@ -78,18 +81,7 @@ AMBIENT_CAPTURED = {"ambient.istio.io/redirection": "enabled"}  # what istio-cni
 
 def ambient_pods(service: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One pod per workload as it runs in ambient mode: no sidecar, captured by istio-cni."""
-    namespace = service["metadata"]["namespace"]
-    return [
-        pod_manifest(
-            namespace,
-            f"{service['metadata']['name']}-{workload['name']}-0",
-            labels=workload["selector"],
-            service_account=workload["serviceAccount"],
-            sidecar=False,
-            annotations=AMBIENT_CAPTURED,
-        )
-        for workload in service["spec"]["workloads"]
-    ]
+    return workload_pods(service, sidecar=False, annotations=AMBIENT_CAPTURED)
 
 
 def ambient_enrolment(service: Mapping[str, Any]) -> list[dict[str, Any]]:
