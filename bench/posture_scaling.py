@@ -75,7 +75,7 @@ class StandInApi:
     def delete(self, **_: Any) -> None:
         raise AssertionError("a settled pass deletes nothing")
 
-    def managed_fields(self, **_: Any) -> list[dict[str, Any]]:
+    def read(self, **_: Any) -> dict[str, Any] | None:
         raise AssertionError("a settled pass finds no drift")
 
 

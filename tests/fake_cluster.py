@@ -183,11 +183,10 @@ class FakeCluster:
         del self.objects[(kind, namespace, name)]
         self._pending.append(WatchEvent("DELETED", kind, copy.deepcopy(live)))
 
-    def managed_fields(self, *, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
-        """What a test put into the object's metadata.managedFields (the fake tracks no managers)."""
-        self.calls.append(Call("managed_fields", kind, namespace, name, {}))
-        live = self.objects.get((kind, namespace, name))
-        return copy.deepcopy(list((live or {}).get("metadata", {}).get("managedFields") or []))
+    def read(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The stored object, with what a test put into its managedFields (the fake tracks no managers)."""
+        self.calls.append(Call("read", kind, namespace, name, {}))
+        return self.get(kind, namespace, name)
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the status subresource; returns the whole body with the merged status."""

@@ -16,7 +16,8 @@ class ApiError(Exception):
 
 
 class ClusterApi(Protocol):
-    """The writes a pass makes; reads come from the watch-fed cache, except who drifted an object."""
+    """The writes a pass makes; reads come from the watch-fed cache, except to confirm drift the cache
+    suggests (a child missing from it, who drifted an object)."""
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply with force under payguard's field manager; returns the live object."""
@@ -51,8 +52,9 @@ class ClusterApi(Protocol):
         """Deletes exactly the object with this UID."""
         ...
 
-    def managed_fields(self, *, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
-        """A generated object's metadata.managedFields, read only when it drifted (the cache drops them)."""
+    def read(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A generated object as the API server holds it now, managedFields included (the cache drops
+        them); None when it does not exist. Read only to confirm drift, never to find it."""
         ...
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:

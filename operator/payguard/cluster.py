@@ -171,10 +171,10 @@ class Cluster:
                 return
             raise _api_error(f"Delete {kind} {namespace}/{name}", error) from None
 
-    def managed_fields(self, *, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
-        """Read by a list of one name: payguard is granted list, not get (the cache drops managedFields)."""
+    def read(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """Read by a list of one name: payguard is granted list, not get."""
         items, _ = self.list_with_version(CHILD_TYPES[kind], namespace=namespace, name=name)
-        return list(items[0]["metadata"].get("managedFields") or []) if items else []
+        return items[0] if items else None
 
     def list_with_version(
         self, resource: ResourceType, *, namespace: str | None, name: str | None = None, keep: Keep = None

@@ -76,6 +76,9 @@ def _converge_child(  # noqa: PLR0911, PLR0912 - one return per outcome reads cl
     if kind in unobserved:
         # Blind to this kind (its CRD is not served): applying would fail, and drift cannot be told.
         return result(Outcome.UNOBSERVED, error=unobserved[kind]), None
+    reconciled = _generation_reconciled(service, body)
+    if live is None and reconciled:
+        live = _confirm_missing(cluster, kind, namespace, name)
     adopted = False
     if live is not None and not is_owned_by(live, service_uid=service.uid):
         if not (service.uid and is_retained_for(live, service_name=service.name)):
@@ -88,7 +91,7 @@ def _converge_child(  # noqa: PLR0911, PLR0912 - one return per outcome reads cl
     found = NO_DRIFT if live is None else detect_drift(manifest, live)
     if live is None:
         # The spec has not changed since a pass applied it, so a missing child was deleted by hand.
-        drift = DELETED if _generation_reconciled(service, body) else NO_DRIFT
+        drift = DELETED if reconciled else NO_DRIFT
     elif not found:
         return (result(Outcome.ADOPTED), dict(live)) if adopted else (result(Outcome.UNCHANGED), None)
     else:
@@ -139,14 +142,25 @@ def _adopt(
     return adopted
 
 
+def _confirm_missing(cluster: ClusterApi, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """A child the cache lacks although a pass applied this spec: deleted by hand, or written by the last
+    pass and not yet delivered by its watch (which would be a false DriftReverted). One read tells; if it
+    fails, the child counts as missing, and re-applying it is safe (it only ever closes)."""
+    try:
+        return cluster.read(kind=kind, namespace=namespace, name=name)
+    except ApiError as error:
+        logger.debug("Cannot confirm %s %s/%s is missing: %s", kind, namespace, name, error)
+        return None
+
+
 def _authors(cluster: ClusterApi, kind: str, namespace: str, name: str, drift: Drift) -> tuple[str, ...]:
     """Who drifted it, from managedFields (one read, only on drift); unknown if it cannot be read."""
     try:
-        fields = cluster.managed_fields(kind=kind, namespace=namespace, name=name)
+        live = cluster.read(kind=kind, namespace=namespace, name=name)
     except ApiError as error:
         logger.debug("Cannot tell who drifted %s %s/%s: %s", kind, namespace, name, error)
         return ()
-    return drift_authors(fields, drift.paths)
+    return drift_authors((live or {}).get("metadata", {}).get("managedFields") or [], drift.paths)
 
 
 def _generation_reconciled(service: PaymentService, body: Mapping[str, Any]) -> bool:
