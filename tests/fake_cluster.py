@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -236,15 +236,18 @@ class FakeCluster:
             if k == kind and (namespace is None or ns == namespace)
         ]
 
-    def deliver(self, cache: ObjectCache) -> None:
-        """Feeds every stored change since the last delivery into the cache, in order, as the watch would."""
+    def deliver(self, cache: ObjectCache, *, held: Collection[str] = ()) -> None:
+        """Feeds every stored change since the last delivery into the cache, in order, as the watch would;
+        changes of `held` kinds stay pending, as behind a watch that lags."""
         for event in self._pending:
             metadata = event.body["metadata"]
+            if event.kind in held:
+                continue
             if event.type == "DELETED":
                 cache.remove(event.kind, namespace=metadata.get("namespace", ""), name=metadata["name"])
             else:
                 cache.put(event.kind, copy.deepcopy(event.body))
-        self._pending.clear()
+        self._pending = [event for event in self._pending if event.kind in held]
 
     # --- internals -----------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pass_world import World, conditions, events
+from pass_world import World, conditions, events, example
+from payguard.reconcile import reconcile
 
 
 def test_a_child_deleted_under_revert_is_recreated_and_reported_as_drift() -> None:
@@ -29,6 +30,29 @@ def test_a_child_deleted_under_revert_is_recreated_and_reported_as_drift() -> No
     in_sync = conditions(world.latest(body))["InSync"]
     assert (in_sync["status"], in_sync["reason"]) == ("True", "DriftReverted")
     assert "(deleted)" in in_sync["message"]
+
+
+def test_a_child_the_watch_has_not_delivered_yet_is_not_drift() -> None:
+    """The first pass creates the controls and records its generation; the next pass starts (on the
+    PaymentService's own status event) before the NetworkPolicy watch has delivered the create."""
+    world = World()
+    body = world.create(example("checkout", driftPolicy="Revert"))
+    reconcile(body, world.context)
+    world.cluster.deliver(world.cache, held={"NetworkPolicy"})
+    assert world.cache.get("NetworkPolicy", namespace="payments", name="checkout-order-service") is None
+    world.cluster.reset_calls()
+
+    reconcile(world.latest(body), world.context)
+
+    assert world.cluster.writes == []
+    lagging = {policy["metadata"]["name"] for policy in world.cluster.stored("NetworkPolicy", "payments")}
+    assert len(lagging) == 4
+    assert {(call.kind, call.name) for call in world.cluster.calls_of("read")} == {
+        ("NetworkPolicy", name) for name in lagging
+    }
+    assert events(world, "DriftReverted") == []
+    in_sync = conditions(world.latest(body))["InSync"]
+    assert (in_sync["status"], in_sync["reason"]) == ("True", "NoDrift")
 
 
 @pytest.mark.parametrize(("before", "after"), [("Enforce", "Audit"), ("Audit", "Enforce")])
