@@ -75,7 +75,7 @@ class StandInApi:
     def delete(self, **_: Any) -> None:
         raise AssertionError("a settled pass deletes nothing")
 
-    def read(self, **_: Any) -> dict[str, Any] | None:
+    def read_child(self, **_: Any) -> dict[str, Any] | None:
         raise AssertionError("a settled pass finds no drift")
 
 

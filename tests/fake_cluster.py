@@ -183,9 +183,9 @@ class FakeCluster:
         del self.objects[(kind, namespace, name)]
         self._pending.append(WatchEvent("DELETED", kind, copy.deepcopy(live)))
 
-    def read(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def read_child(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored object, with what a test put into its managedFields (the fake tracks no managers)."""
-        self.calls.append(Call("read", kind, namespace, name, {}))
+        self.calls.append(Call("read_child", kind, namespace, name, {}))
         return self.get(kind, namespace, name)
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:

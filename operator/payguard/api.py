@@ -52,7 +52,7 @@ class ClusterApi(Protocol):
         """Deletes exactly the object with this UID."""
         ...
 
-    def read(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def read_child(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A generated object as the API server holds it now, managedFields included (the cache drops
         them); None when it does not exist. Read only to confirm drift, never to find it."""
         ...

@@ -171,7 +171,7 @@ class Cluster:
                 return
             raise _api_error(f"Delete {kind} {namespace}/{name}", error) from None
 
-    def read(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def read_child(self, *, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """Read by a list of one name: payguard is granted list, not get."""
         items, _ = self.list_with_version(CHILD_TYPES[kind], namespace=namespace, name=name)
         return items[0] if items else None

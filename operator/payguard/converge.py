@@ -147,7 +147,7 @@ def _confirm_missing(cluster: ClusterApi, kind: str, namespace: str, name: str) 
     pass and not yet delivered by its watch (which would be a false DriftReverted). One read tells; if it
     fails, the child counts as missing, and re-applying it is safe (it only ever closes)."""
     try:
-        return cluster.read(kind=kind, namespace=namespace, name=name)
+        return cluster.read_child(kind=kind, namespace=namespace, name=name)
     except ApiError as error:
         logger.debug("Cannot confirm %s %s/%s is missing: %s", kind, namespace, name, error)
         return None
@@ -156,7 +156,7 @@ def _confirm_missing(cluster: ClusterApi, kind: str, namespace: str, name: str) 
 def _authors(cluster: ClusterApi, kind: str, namespace: str, name: str, drift: Drift) -> tuple[str, ...]:
     """Who drifted it, from managedFields (one read, only on drift); unknown if it cannot be read."""
     try:
-        live = cluster.read(kind=kind, namespace=namespace, name=name)
+        live = cluster.read_child(kind=kind, namespace=namespace, name=name)
     except ApiError as error:
         logger.debug("Cannot tell who drifted %s %s/%s: %s", kind, namespace, name, error)
         return ()

@@ -47,7 +47,7 @@ def test_a_child_the_watch_has_not_delivered_yet_is_not_drift() -> None:
     assert world.cluster.writes == []
     lagging = {policy["metadata"]["name"] for policy in world.cluster.stored("NetworkPolicy", "payments")}
     assert len(lagging) == 4
-    assert {(call.kind, call.name) for call in world.cluster.calls_of("read")} == {
+    assert {(call.kind, call.name) for call in world.cluster.calls_of("read_child")} == {
         ("NetworkPolicy", name) for name in lagging
     }
     assert events(world, "DriftReverted") == []
