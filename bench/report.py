@@ -52,6 +52,7 @@ def markdown(results: dict[str, Any]) -> str:
                 for t in results["targets"]
             ),
         ),
+        *_not_measured_section(results),
         *_latency_section(results),
         *_requests_section(results),
         *_steady_state_section(results),
@@ -59,6 +60,15 @@ def markdown(results: dict[str, Any]) -> str:
         *_profile_section(results),
     ]
     return "\n".join(lines)
+
+
+def _not_measured_section(results: dict[str, Any]) -> list[str]:
+    failed = results.get("not_measured") or {}
+    if not failed:
+        return []
+    lines = ["## Not measured", ""]
+    lines += [f"- {scale} PaymentServices: {why}" for scale, why in failed.items()]
+    return [*lines, ""]
 
 
 def _provenance(results: dict[str, Any]) -> str:

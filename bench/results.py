@@ -54,6 +54,7 @@ class Record:
     profile: ProfileSummary | None = None
     profiled: BurstResult | None = None  # a burst repeated with py-spy attached
     footprint: dict[str, Any] = field(default_factory=dict)
+    not_measured: dict[int, str] = field(default_factory=dict)  # a scale beyond 500 that failed, and why
 
 
 def build_results(
@@ -91,6 +92,7 @@ def build_results(
         "floor_cleanup_seconds": record.cleanup_seconds,
         "watched_objects": _footprint(record),
         "profile": profile_figures(record),
+        "not_measured": {str(scale): why for scale, why in record.not_measured.items()},
     }
     results["targets"] = targets(results)
     return results
@@ -314,6 +316,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{burst['count']} at once: payguard's own work (children + status) within 1.5x the floor",
                 burst["ratio_own_work"],
                 lambda v: v <= 1.5,
+                "x",
+            ),
+            _goal(
+                f"{burst['count']} at once, no client-side rate limit (the shipped default): own work "
+                "within 1.3x the floor",
+                burst["ratio_own_work"],
+                lambda v: v <= 1.3,
                 "x",
             ),
             _goal(

@@ -138,8 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         measure_scales(run, config.scales)
         measure_steady_state(run)
-        # The scale beyond 500 (issue 19): the same floor-then-payguard steps, after everything else.
-        measure_scales(run, config.beyond_scales)
+        # The scales beyond 500 (issue 19): the same floor-then-payguard steps, after everything else.
+        measure_beyond(run, config.beyond_scales)
         env.stop_operator()
         floor.close()
         logger.info("reading the audit log (%.0f MiB)", env.audit_log.stat().st_size / 2**20)
@@ -164,6 +164,18 @@ def measure_scales(run: Run, scales: Sequence[int]) -> None:
         _start_operator(run)
         logger.info("scale %d: payguard", scale)
         _payguard(run, scale)
+
+
+def measure_beyond(run: Run, scales: Sequence[int]) -> None:
+    """Like `measure_scales`, but a scale this machine cannot hold is recorded, with why, instead of
+    losing the hour already measured; larger scales are not tried after it."""
+    for scale in scales:
+        try:
+            measure_scales(run, [scale])
+        except Exception as error:  # noqa: BLE001 - any failure is the finding, reported with the results
+            logger.exception("scale %d could not be measured", scale)
+            run.record.not_measured[scale] = f"{type(error).__name__}: {error}"
+            return
 
 
 def _floor(run: Run, scale: int) -> Batch:
