@@ -60,28 +60,33 @@ class ObjectCache:
     def put(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Keeps what a pass reads of `body` (see `slim`), and returns it (not kept: of a namespace
         another replica's shard owns)."""
-        metadata = body["metadata"]
         kept = slim(kind, body)
-        namespace, name = metadata.get("namespace", ""), metadata["name"]
         with self._lock:
-            if not self._keeps(namespace):
-                return kept
-            names = self._objects.setdefault(kind, {}).setdefault(namespace, {})
-            old = names.get(name)
-            if old is not None:
-                self._index.discard(kind, namespace, name, old)
-            names[name] = kept
-            self._index.add(kind, namespace, name, kept)
+            self._keep_locked(kind, kept)
         return kept
 
     def advance(self, kind: str, body: Mapping[str, Any], *, from_version: str) -> None:
-        """Keeps an object payguard just wrote, unless the watch brought a newer one meanwhile: the next
-        pass must judge from what this pass wrote (its status), not from a copy the watch has not
+        """Keeps an object payguard just wrote, unless the watch brought a newer one (or its deletion)
+        meanwhile: the next pass must judge from what this pass wrote, not from a copy the watch has not
         replaced yet."""
-        metadata = body["metadata"]
-        known = self.get(kind, namespace=metadata.get("namespace", ""), name=metadata["name"])
-        if known is not None and known["metadata"].get("resourceVersion") == from_version:
-            self.put(kind, body)
+        kept = slim(kind, body)
+        metadata = kept["metadata"]
+        with self._lock:  # checked and kept at once: a watch event in between would be overwritten
+            known = self._objects.get(kind, {}).get(metadata.get("namespace", ""), {}).get(metadata["name"])
+            if known is not None and known["metadata"].get("resourceVersion") == from_version:
+                self._keep_locked(kind, kept)
+
+    def _keep_locked(self, kind: str, kept: dict[str, Any]) -> None:
+        metadata = kept["metadata"]
+        namespace, name = metadata.get("namespace", ""), metadata["name"]
+        if not self._keeps(namespace):
+            return
+        names = self._objects.setdefault(kind, {}).setdefault(namespace, {})
+        old = names.get(name)
+        if old is not None:
+            self._index.discard(kind, namespace, name, old)
+        names[name] = kept
+        self._index.add(kind, namespace, name, kept)
 
     def remove(self, kind: str, *, namespace: str, name: str) -> None:
         with self._lock:

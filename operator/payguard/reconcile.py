@@ -32,7 +32,7 @@ from payguard.outcome import ChildResult, Outcome
 from payguard.render import render_children, with_rendered_hash
 from payguard.retention import add_finalizer
 from payguard.settings import Platform, RunSettings
-from payguard.snapshot import Snapshot
+from payguard.snapshot import ChildKey, Snapshot
 from payguard.spec.networks import check_cluster_networks
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,7 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         )
     )
     done = converge(service, body, desired, snapshot, context.cluster)
+    _keep_own_updates(context.cache, snapshot, done.written)
     report.children, report.pruned = done.children, done.pruned
     report.next_exception_end = merge.next_end
     # 3. judge
@@ -203,6 +204,17 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         body, verdict.conditions, context, report, summaries=summaries, told=[n.reason for n in told]
     )
     return report
+
+
+def _keep_own_updates(cache: ObjectCache, snapshot: Snapshot, written: Mapping[ChildKey, Any]) -> None:
+    """Children this pass updated go into the cache at once (unless the watch brought a newer copy): each
+    kind has its own watch, and the next pass may start before this one delivers them, then apply them
+    again. Not a create: a DELETED event already delivered would be undone (converge reads a missing
+    child instead)."""
+    for (kind, namespace, name), applied in written.items():
+        before = snapshot.namespace_objects.get((kind, namespace, name))
+        if before is not None:
+            cache.advance(kind, applied, from_version=str(before["metadata"].get("resourceVersion")))
 
 
 def _fights(

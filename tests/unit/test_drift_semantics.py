@@ -55,6 +55,29 @@ def test_a_child_the_watch_has_not_delivered_yet_is_not_drift() -> None:
     assert (in_sync["status"], in_sync["reason"]) == ("True", "NoDrift")
 
 
+def test_a_child_updated_by_the_last_pass_is_not_applied_again_before_its_watch_delivers_it() -> None:
+    world = World()
+    body = world.settled("checkout")
+
+    def only_get(spec: dict[str, Any]) -> None:
+        spec["workloads"][0]["callers"][0]["methods"] = ["GET"]
+
+    body = world.edit_spec(body, only_get)
+    world.cluster.reset_calls()
+    reconcile(body, world.context)
+    assert [(call.verb, call.kind) for call in world.cluster.writes] == [
+        ("apply", "AuthorizationPolicy"),
+        ("patch_status", "PaymentService"),  # observedGeneration
+    ]
+    world.cluster.deliver(world.cache, held={"AuthorizationPolicy"})
+    world.cluster.reset_calls()
+
+    reconcile(world.latest(body), world.context)
+
+    assert world.cluster.writes == []
+    assert [event["reason"] for event in world.cluster.events] == []
+
+
 @pytest.mark.parametrize(("before", "after"), [("Enforce", "Audit"), ("Audit", "Enforce")])
 def test_switching_enforcement_is_the_owners_change_not_drift(before: str, after: str) -> None:
     world = World()
