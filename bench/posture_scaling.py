@@ -75,6 +75,9 @@ class StandInApi:
     def delete(self, **_: Any) -> None:
         raise AssertionError("a settled pass deletes nothing")
 
+    def read_certificate_requests(self, **_: Any) -> list[dict[str, Any]]:
+        raise AssertionError("a settled pass reads nothing from the API server")
+
     def read_child(self, **_: Any) -> dict[str, Any] | None:
         raise AssertionError("a settled pass finds no drift")
 

@@ -188,6 +188,10 @@ class FakeCluster:
         self.calls.append(Call("read_child", kind, namespace, name, {}))
         return self.get(kind, namespace, name)
 
+    def read_certificate_requests(self, *, namespace: str) -> list[dict[str, Any]]:
+        self.calls.append(Call("read_certificate_requests", "CertificateRequest", namespace, "", {}))
+        return self.stored("CertificateRequest", namespace)
+
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the status subresource; returns the whole body with the merged status."""
         kind = PAYMENT_SERVICES.kind

@@ -57,6 +57,11 @@ class ClusterApi(Protocol):
         them); None when it does not exist. Read only to confirm drift, never to find it."""
         ...
 
+    def read_certificate_requests(self, *, namespace: str) -> list[dict[str, Any]]:
+        """The CertificateRequests of a namespace as the API server holds them now: read only when the
+        cache's copies lag behind a Certificate's status."""
+        ...
+
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """Merges `status` into a PaymentService's status subresource."""
         ...

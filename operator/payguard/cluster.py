@@ -23,6 +23,7 @@ from payguard.api import ApiError
 from payguard.eventseries import EventSeries
 from payguard.fence import Fence
 from payguard.kinds import (
+    CERTIFICATE_REQUESTS,
     CHILD_TYPES,
     EVENTS,
     FIELD_MANAGER,
@@ -175,6 +176,10 @@ class Cluster:
         """Read by a list of one name: payguard is granted list, not get."""
         items, _ = self.list_with_version(CHILD_TYPES[kind], namespace=namespace, name=name)
         return items[0] if items else None
+
+    def read_certificate_requests(self, *, namespace: str) -> list[dict[str, Any]]:
+        items, _ = self.list_with_version(CERTIFICATE_REQUESTS, namespace=namespace)
+        return items
 
     def list_with_version(
         self, resource: ResourceType, *, namespace: str | None, name: str | None = None, keep: Keep = None

@@ -25,11 +25,11 @@ from payguard.posture.certificates import (
     CertificateReason,
     assess_certificate,
     next_change,
-    pair_requests,
 )
 from payguard.posture.mesh import WorkloadMesh, mesh_posture
 from payguard.posture.mtls import MTLSPosture, effective_mtls
 from payguard.posture.privilege import least_privilege_findings, namespace_wide_callers
+from payguard.posture.requests import RequestPair, pair_requests
 from payguard.posture.trust import trust_domain_check
 from payguard.posture.waypoints import l7_bypassing_waypoint, l7_without_waypoint
 from payguard.render.certificates import certificate_secret_name
@@ -122,6 +122,19 @@ def judge(
     )
 
 
+def requests_unobserved(service: PaymentService, snapshot: Snapshot) -> bool:
+    """Whether a workload's Certificate names a revision whose request the snapshot has not seen signed."""
+    return any(
+        _requests(service, snapshot, service.child_name(workload)).current_unobserved
+        for workload in service.workloads
+    )
+
+
+def _requests(service: PaymentService, snapshot: Snapshot, name: str) -> RequestPair:
+    certificate = snapshot.namespace_objects.get(("Certificate", service.namespace, name))
+    return pair_requests(snapshot.certificate_requests, certificate_name=name, certificate=certificate)
+
+
 def certificate_postures(
     service: PaymentService, snapshot: Snapshot, *, now: datetime
 ) -> list[CertificatePosture]:
@@ -138,9 +151,7 @@ def certificate_postures(
                 policy=service.certificates,
                 expected_uri=service.principal_of(workload).spiffe_id(service.trust_domain),
                 certificate=certificate,
-                requests=pair_requests(
-                    snapshot.certificate_requests, certificate_name=name, certificate=certificate
-                ),
+                requests=_requests(service, snapshot, name),
                 issuer=snapshot.issuer,
                 now=now,
             )

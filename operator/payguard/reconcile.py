@@ -18,13 +18,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from payguard import metrics
-from payguard.api import ClusterApi
+from payguard.api import ApiError, ClusterApi
 from payguard.breakglass import annotate, exception_notes, merge_exceptions, read_exception, status_entries
 from payguard.cache import ObjectCache
 from payguard.conditions import Condition, invalid_spec_condition
 from payguard.converge import converge
 from payguard.fights import DriftHistory, Fight
-from payguard.judge import EventNote, condition_notes, event_notes, judge, previous_conditions, status_patch
+from payguard.judge import (
+    EventNote,
+    condition_notes,
+    event_notes,
+    judge,
+    previous_conditions,
+    requests_unobserved,
+    status_patch,
+)
 from payguard.kinds import PAYMENT_SERVICES
 from payguard.model import Enforcement, InvalidSpec, PaymentService
 from payguard.observe import observe, observe_exceptions, parsed_service
@@ -165,7 +173,9 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
     verdict = judge(
         service,
         body,
-        snapshot.after(written=done.written, removed=done.removed),
+        _confirm_certificate_requests(
+            service, snapshot.after(written=done.written, removed=done.removed), context.cluster
+        ),
         done.children,
         mesh_root_namespace=context.mesh_root_namespace,
         mesh_config_name=context.mesh_config_name,
@@ -204,6 +214,22 @@ def _reconcile(body: Mapping[str, Any], context: PassContext) -> PassReport:
         body, verdict.conditions, context, report, summaries=summaries, told=[n.reason for n in told]
     )
     return report
+
+
+def _confirm_certificate_requests(
+    service: PaymentService, snapshot: Snapshot, cluster: ClusterApi
+) -> Snapshot:
+    """A Certificate whose current revision's request the cache has not seen signed: each kind has its own
+    watch, and the CertificateRequests' may lag the Certificates'. One read of the namespace's requests
+    tells a request that exists from one that is missing or unreadable (read only then)."""
+    if not requests_unobserved(service, snapshot):
+        return snapshot
+    try:
+        live = cluster.read_certificate_requests(namespace=service.namespace)
+    except ApiError as error:
+        logger.debug("Cannot read the CertificateRequests of %s: %s", service.namespace, error)
+        return snapshot
+    return dataclasses.replace(snapshot, certificate_requests=tuple(live))
 
 
 def _keep_own_updates(cache: ObjectCache, snapshot: Snapshot, written: Mapping[ChildKey, Any]) -> None:

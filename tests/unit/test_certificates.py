@@ -23,13 +23,12 @@ from payguard.posture.certificates import (
     CertificatePosture,
     CertificateReason,
     IssuedCertificate,
-    RequestPair,
     assess_certificate,
     issuer_key,
     next_change,
-    pair_requests,
     parse_issued_certificate,
 )
+from payguard.posture.requests import RequestPair, pair_requests
 
 WORKLOAD = "order-service"
 CERTIFICATE = "checkout-order-service"

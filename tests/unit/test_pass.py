@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 import pki
 from fake_cluster import FakeCluster
 from pass_world import (
@@ -29,7 +31,7 @@ from payguard.cache import ObjectCache
 from payguard.conditions import ConditionType, Reason
 from payguard.kinds import DRY_RUN_ANNOTATION, FINALIZER, MANAGED_BY_LABEL, SERVICE_LABEL, WORKLOAD_LABEL
 from payguard.platform import Destination, Platform, ServicePort
-from payguard.reconcile import PassContext, system_clock
+from payguard.reconcile import PassContext, reconcile, system_clock
 from payguard.settings import RunSettings
 
 
@@ -598,6 +600,66 @@ def test_the_context_clock_judges_the_certificates() -> None:
     assert report.next_certificate_change is not None
     assert NOW < report.next_certificate_change <= NOW + timedelta(hours=23)
     assert (two_days_later["status"], two_days_later["reason"]) == ("False", "Expired")
+
+
+ROTATOR_REQUEST = "key-rotation-rotator-1"
+
+
+def certificates_ready_when_the_requests_lag(lag: str) -> tuple[dict[str, Any], list[str]]:
+    """CertificatesReady, and what the pass read, after the Certificate's watch delivered revision 1 while
+    the cache holds its request unsigned, or not at all; `gone`: deleted from the API server too."""
+    world = World(clock=lambda: NOW)
+    issued_certificate_for_key_rotation(world)
+    body = world.create(example("minimal"))
+    world.run(body)
+    request = world.cluster.get("CertificateRequest", "payments", ROTATOR_REQUEST)
+    assert request is not None
+    if lag == "unsigned":
+        world.cache.put("CertificateRequest", {**request, "status": {}})
+    else:
+        world.cache.remove("CertificateRequest", namespace="payments", name=ROTATOR_REQUEST)
+    if lag == "gone":
+        world.cluster.objects.pop(("CertificateRequest", "payments", ROTATOR_REQUEST))
+    world.cluster.edit(
+        "Certificate", "payments", "key-rotation-rotator", lambda c: c.update(status={"revision": 1})
+    )
+    world.cluster.deliver(world.cache, held={"CertificateRequest"})
+    world.cluster.reset_calls()
+
+    reconcile(world.latest(body), world.context)
+
+    reads = [call.verb for call in world.cluster.calls if call.verb.startswith("read")]
+    return conditions(world.latest(body))[ConditionType.CERTIFICATES_READY], reads
+
+
+@pytest.mark.parametrize("lag", ["unsigned", "missing"])
+def test_a_request_the_watch_has_not_delivered_signed_is_read_not_reported(lag: str) -> None:
+    ready, reads = certificates_ready_when_the_requests_lag(lag)
+
+    assert (ready["status"], ready["reason"]) == ("True", "Issued")
+    assert reads == ["read_certificate_requests"]
+
+
+def test_a_request_that_is_really_gone_is_reported_missing_after_one_read() -> None:
+    ready, reads = certificates_ready_when_the_requests_lag("gone")
+
+    assert (ready["status"], ready["reason"]) == ("False", "RequestMissing")
+    assert reads == ["read_certificate_requests"]
+
+
+def test_a_settled_certificate_reads_nothing() -> None:
+    world = World(clock=lambda: NOW)
+    issued_certificate_for_key_rotation(world)
+    body = world.create(example("minimal"))
+    world.run(body)
+    world.cluster.edit(
+        "Certificate", "payments", "key-rotation-rotator", lambda c: c.update(status={"revision": 1})
+    )
+    world.cluster.deliver(world.cache)
+
+    world.run(world.latest(body))
+
+    assert [call.verb for call in world.cluster.calls if call.verb.startswith("read")] == []
 
 
 # --- a kind payguard cannot observe ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ certificate in `status.certificate` of the CertificateRequest whose revision is 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,8 +18,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from payguard.kinds import CERTIFICATE_NAME_ANNOTATION, CERTIFICATE_REVISION_ANNOTATION
 from payguard.model import CertificatePolicy, KeyAlgorithm
+from payguard.posture.requests import RequestPair
 
 # Issuers may backdate notBefore a little (clock skew); a validity this much over the policy still passes.
 VALIDITY_SLACK = timedelta(minutes=5)
@@ -121,40 +121,6 @@ class CertificatePosture:
         if self.renewal_time is not None:
             summary["renewalTime"] = _timestamp(self.renewal_time)
         return summary
-
-
-@dataclass(frozen=True)
-class RequestPair:
-    """The CertificateRequests that matter for one Certificate, paired by revision as cert-manager does."""
-
-    revision: int | None  # the Certificate's status.revision: None until a certificate was first issued
-    current: Mapping[str, Any] | None  # the request of that revision: the certificate now in the Secret
-    in_flight: Mapping[str, Any] | None  # the request of the next revision, while one is being issued
-
-
-def pair_requests(
-    requests: Iterable[Mapping[str, Any]], *, certificate_name: str, certificate: Mapping[str, Any] | None
-) -> RequestPair:
-    """Pairs by status.revision, never by "newest": cert-manager signs the next revision's request before it
-    stores it and updates the Certificate's status, and it may reject a signed request and never store it."""
-    revision = _int(((certificate or {}).get("status") or {}).get("revision"))
-    by_revision: dict[int, Mapping[str, Any]] = {}
-    for request in requests:
-        annotations = request["metadata"].get("annotations") or {}
-        if annotations.get(CERTIFICATE_NAME_ANNOTATION) != certificate_name:
-            continue
-        number = _int(annotations.get(CERTIFICATE_REVISION_ANNOTATION))
-        if number is None:
-            continue
-        seen = by_revision.get(number)
-        created = str(request["metadata"].get("creationTimestamp", ""))
-        if seen is None or created > str(seen["metadata"].get("creationTimestamp", "")):
-            by_revision[number] = request
-    return RequestPair(
-        revision=revision,
-        current=by_revision.get(revision) if revision is not None else None,
-        in_flight=by_revision.get((revision or 0) + 1),
-    )
 
 
 def parse_issued_certificate(encoded: str) -> IssuedCertificate:
@@ -341,13 +307,6 @@ def _extension_problems(issued: IssuedCertificate) -> str:
     if missing:
         problems.append(f"lacks extended key usage {' and '.join(missing)}")
     return "certificate " + "; ".join(problems) if problems else ""
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(str(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _renewal_time(

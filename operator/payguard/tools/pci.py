@@ -20,7 +20,8 @@ from cryptography import x509
 from payguard.kinds import PCI_REQUIREMENTS_ANNOTATION, RENDERED_HASH_ANNOTATION, WORKLOAD_LABEL
 from payguard.model import DriftPolicy, Enforcement, PaymentService
 from payguard.platform import Platform
-from payguard.posture.certificates import pair_requests, parse_issued_certificate
+from payguard.posture.certificates import parse_issued_certificate
+from payguard.posture.requests import pair_requests
 from payguard.render.metadata import ChildKind
 from payguard.tools.callgraph import call_graph
 
