@@ -1,5 +1,6 @@
 """Owns the PaymentServices the benchmark applies: examples/checkout.yaml (4 workloads, 16 children)
-under unique names, spread over a few namespaces, applied by the admin with server-side apply.
+under unique names, spread over a few namespaces, applied by the admin with server-side apply, each with
+its ServiceAccounts and one injected pod per workload.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kubernetes import client
 
 from bench import REPO
 from kube import TestCluster
+from mesh_pods import enrolment, namespace_manifest
 
 EXAMPLE = REPO / "examples" / "checkout.yaml"
 APPLY_THREADS = 8
@@ -73,9 +75,20 @@ def make_batch(label: str, count: int, *, per_namespace: int) -> Batch:
     return Batch(label=label, namespaces=namespaces, manifests=manifests)
 
 
+ENROLMENT_SETTLE_SECONDS = 2.0
+
+
 def create_namespaces(admin: TestCluster, batch: Batch) -> None:
+    """The batch's namespaces, labelled for injection, with what each PaymentService's workloads need to be
+    observed in the mesh (payguard calls a service Ready only then): its ServiceAccounts and one injected
+    pod per workload. Then a moment for the watchers to take them in, so a burst times the
+    PaymentServices, not the enrolment."""
     for namespace in batch.namespaces:
-        admin.create_namespace_named(namespace)
+        admin.apply(namespace_manifest(namespace))
+    objects = [manifest for service in batch.manifests for manifest in enrolment(service)]
+    with ThreadPoolExecutor(max_workers=APPLY_THREADS, thread_name_prefix="enrol") as pool:
+        list(pool.map(lambda manifest: admin.apply(manifest, field_manager=FIELD_MANAGER), objects))
+    time.sleep(ENROLMENT_SETTLE_SECONDS)
 
 
 def delete_namespaces(admin: TestCluster, namespaces: Sequence[str], *, timeout: float = 300.0) -> bool:
