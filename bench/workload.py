@@ -87,7 +87,9 @@ def create_namespaces(admin: TestCluster, batch: Batch) -> None:
         admin.apply(namespace_manifest(namespace))
     objects = [manifest for service in batch.manifests for manifest in enrolment(service)]
     with ThreadPoolExecutor(max_workers=APPLY_THREADS, thread_name_prefix="enrol") as pool:
-        list(pool.map(lambda manifest: admin.apply(manifest, field_manager=FIELD_MANAGER), objects))
+        for kind in ("ServiceAccount", "Pod"):  # a pod is admitted only once its ServiceAccount exists
+            chosen = [manifest for manifest in objects if manifest["kind"] == kind]
+            list(pool.map(lambda manifest: admin.apply(manifest, field_manager=FIELD_MANAGER), chosen))
     time.sleep(ENROLMENT_SETTLE_SECONDS)
 
 
