@@ -254,9 +254,7 @@ class Cluster:
             response.release_conn()
             raise ResourceExpiredError(action, 410, "resourceVersion too old")
         if response.status >= 300:
-            body = response.data.decode("utf-8", errors="replace")
-            response.release_conn()
-            raise _api_error(action, ApiException(status=response.status, reason=response.reason, body=body))
+            raise _api_error(action, self._http.failure(response))
         return response
 
     def patch_status(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def _converge_child(  # noqa: PLR0911, PLR0912 - one return per outcome reads cl
     if drift:
         metrics.DRIFT_DETECTED.labels(kind=kind).inc()
         if live is not None:
-            drift = replace(drift, by=_authors(cluster, kind, namespace, name, drift))
+            drift = replace(drift, by=_authors(cluster, kind, namespace, name, drift=drift, live=live))
         if service.drift_policy is DriftPolicy.REPORT:
             return result(Outcome.DRIFTED, drift), dict(live) if adopted and live is not None else None
     try:
@@ -153,14 +153,20 @@ def _confirm_missing(cluster: ClusterApi, kind: str, namespace: str, name: str) 
         return None
 
 
-def _authors(cluster: ClusterApi, kind: str, namespace: str, name: str, drift: Drift) -> tuple[str, ...]:
-    """Who drifted it, from managedFields (one read, only on drift); unknown if it cannot be read."""
-    try:
-        live = cluster.read_child(kind=kind, namespace=namespace, name=name)
-    except ApiError as error:
-        logger.debug("Cannot tell who drifted %s %s/%s: %s", kind, namespace, name, error)
-        return ()
-    return drift_authors((live or {}).get("metadata", {}).get("managedFields") or [], drift.paths)
+def _authors(
+    cluster: ClusterApi, kind: str, namespace: str, name: str, *, drift: Drift, live: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """Who drifted it, from managedFields: the cache drops them, so one read, only on drift (none when
+    `live` came from `_confirm_missing`'s read); unknown if it cannot be read."""
+    fields = live["metadata"].get("managedFields")
+    if fields is None:
+        try:
+            read = cluster.read_child(kind=kind, namespace=namespace, name=name)
+        except ApiError as error:
+            logger.debug("Cannot tell who drifted %s %s/%s: %s", kind, namespace, name, error)
+            return ()
+        fields = (read or {}).get("metadata", {}).get("managedFields")
+    return drift_authors(fields or [], drift.paths)
 
 
 def _generation_reconciled(service: PaymentService, body: Mapping[str, Any]) -> bool:

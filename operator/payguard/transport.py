@@ -43,8 +43,14 @@ class Transport:
         """The decoded answer of a request that must succeed (status below 300)."""
         response = self.open(method, path, query=query, body=body, content_type=content_type, stream=False)
         if response.status >= 300:
-            raise ApiException(status=response.status, reason=response.reason, body=_text(response.data))
+            raise self.failure(response)
         return self.decode(response.data) if response.data else None
+
+    def failure(self, response: urllib3.BaseHTTPResponse) -> ApiException:
+        """A response of status 300 or more as the client's ApiException; its connection is released."""
+        error = ApiException(status=response.status, reason=response.reason, body=_text(response.data))
+        response.release_conn()
+        return error
 
     def open(
         self,

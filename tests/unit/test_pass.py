@@ -8,7 +8,7 @@ between passes, as the operator's watch would.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -579,16 +579,26 @@ def issued_certificate_for_key_rotation(world: World) -> None:
     world.cluster.deliver(world.cache)
 
 
-def test_the_context_clock_judges_the_certificates() -> None:
-    world = World(clock=lambda: NOW)
+def minimal_with_issued_certificate(world: World) -> dict[str, Any]:
+    """The minimal example after its first pass, with its certificate issued (not yet stored)."""
     issued_certificate_for_key_rotation(world)
     body = world.create(example("minimal"))
     world.run(body)
-    # cert-manager records the revision it stored; payguard judges that revision's request.
+    return body
+
+
+def store_revision_one(world: World, *, held: Collection[str] = ()) -> None:
+    """cert-manager records the revision it stored; payguard judges that revision's request."""
     world.cluster.edit(
         "Certificate", "payments", "key-rotation-rotator", lambda c: c.update(status={"revision": 1})
     )
-    world.cluster.deliver(world.cache)
+    world.cluster.deliver(world.cache, held=held)
+
+
+def test_the_context_clock_judges_the_certificates() -> None:
+    world = World(clock=lambda: NOW)
+    body = minimal_with_issued_certificate(world)
+    store_revision_one(world)
 
     report = world.run(world.latest(body))
     body = world.latest(body)
@@ -609,9 +619,7 @@ def certificates_ready_when_the_requests_lag(lag: str) -> tuple[dict[str, Any], 
     """CertificatesReady, and what the pass read, after the Certificate's watch delivered revision 1 while
     the cache holds its request unsigned, or not at all; `gone`: deleted from the API server too."""
     world = World(clock=lambda: NOW)
-    issued_certificate_for_key_rotation(world)
-    body = world.create(example("minimal"))
-    world.run(body)
+    body = minimal_with_issued_certificate(world)
     request = world.cluster.get("CertificateRequest", "payments", ROTATOR_REQUEST)
     assert request is not None
     if lag == "unsigned":
@@ -620,10 +628,7 @@ def certificates_ready_when_the_requests_lag(lag: str) -> tuple[dict[str, Any], 
         world.cache.remove("CertificateRequest", namespace="payments", name=ROTATOR_REQUEST)
     if lag == "gone":
         world.cluster.objects.pop(("CertificateRequest", "payments", ROTATOR_REQUEST))
-    world.cluster.edit(
-        "Certificate", "payments", "key-rotation-rotator", lambda c: c.update(status={"revision": 1})
-    )
-    world.cluster.deliver(world.cache, held={"CertificateRequest"})
+    store_revision_one(world, held={"CertificateRequest"})
     world.cluster.reset_calls()
 
     reconcile(world.latest(body), world.context)
@@ -649,13 +654,8 @@ def test_a_request_that_is_really_gone_is_reported_missing_after_one_read() -> N
 
 def test_a_settled_certificate_reads_nothing() -> None:
     world = World(clock=lambda: NOW)
-    issued_certificate_for_key_rotation(world)
-    body = world.create(example("minimal"))
-    world.run(body)
-    world.cluster.edit(
-        "Certificate", "payments", "key-rotation-rotator", lambda c: c.update(status={"revision": 1})
-    )
-    world.cluster.deliver(world.cache)
+    body = minimal_with_issued_certificate(world)
+    store_revision_one(world)
 
     world.run(world.latest(body))
 
