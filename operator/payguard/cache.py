@@ -95,18 +95,18 @@ class ObjectCache:
                 self._index.discard(kind, namespace, name, old)
 
     def replace(
-        self, kind: str, bodies: Iterable[Mapping[str, Any]], *, namespace: str | None = None
+        self, kind: str, kept: Iterable[dict[str, Any]], *, namespace: str | None = None
     ) -> list[Change]:
-        """Replaces what is known of a kind (or of one namespace of it) by a fresh list, and returns every
-        difference: added, changed (by resourceVersion) and vanished objects, the last with no DELETED
-        event to tell of them."""
+        """Replaces what is known of a kind (or of one namespace of it) by a fresh list, already slimmed
+        (see `slim`: the informer slims each page as it comes), and returns every difference: added,
+        changed (by resourceVersion) and vanished objects, the last with no DELETED event to tell of them."""
         fresh: dict[str, dict[str, dict[str, Any]]] = {}
         with self._lock:
             keep = self._keep
-        for body in bodies:
+        for body in kept:
             metadata = body["metadata"]
-            if keep is None or keep(metadata.get("namespace", "")):  # only what is kept is slimmed
-                fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = slim(kind, body)
+            if keep is None or keep(metadata.get("namespace", "")):
+                fresh.setdefault(metadata.get("namespace", ""), {})[metadata["name"]] = body
         with self._lock:
             by_namespace = self._objects.setdefault(kind, {})
             scope = list(by_namespace) if namespace is None else [namespace]
@@ -186,6 +186,18 @@ class ObjectCache:
                 self._parsed.clear()
             self._parsed[key] = value
         return value
+
+    def versions(self, kind: str, *, namespace: str | None) -> dict[tuple[str, str], str]:
+        """The resourceVersion of every object held of a kind (in one namespace, or in all), by
+        (namespace, name): what the resync's check compares with a list."""
+        with self._lock:
+            by_namespace = self._objects.get(kind, {})
+            chosen = by_namespace.keys() if namespace is None else [namespace]
+            return {
+                (ns, name): str(body["metadata"].get("resourceVersion"))
+                for ns in chosen
+                for name, body in by_namespace.get(ns, {}).items()
+            }
 
     def count(self, kind: str) -> int:
         with self._lock:

@@ -364,12 +364,16 @@ class Controller:
         self._wakeups[key] = asyncio.get_running_loop().call_later(delay, wake)
 
     async def _resync(self) -> None:
-        """A periodic relist of every kind (one list per kind, not per service) and a pass for every
-        PaymentService; with nothing changed it writes nothing."""
+        """Every period: checks each kind's cache against a list read while its watch goes on (a miss
+        relists that kind), one kind at a time, then a pass for every PaymentService (writing nothing
+        when nothing changed)."""
         while True:
             await asyncio.sleep(self.settings.resync_seconds)
             for informer in self._informers:
-                informer.relist()
+                resource, namespace = informer.resource, informer.namespace
+                cached = functools.partial(self.cache.versions, resource.kind, namespace=namespace)
+                admits = self._selects if resource == PAYMENT_SERVICES else lambda _body: True
+                await asyncio.to_thread(informer.check, cached=cached, admits=admits)
             for key in known_services(self.cache):
                 self.queue.add(key, urgent=False)
 
@@ -387,9 +391,8 @@ class Controller:
             await asyncio.sleep(GAUGE_REFRESH_SECONDS)
 
     def _scope(self) -> str:
-        if self.settings.clusterwide:
-            return "all namespaces"
-        return ", ".join(self.settings.namespaces) + f" (and reading {self.settings.mesh_root_namespace})"
+        listed = ", ".join(self.settings.namespaces) + f" (and reading {self.settings.mesh_root_namespace})"
+        return "all namespaces" if self.settings.clusterwide else listed
 
 
 def _unversioned(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,10 @@ occurrence of the first, counted in its `series`, as client-go's events recorder
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 SERIES_WINDOW = timedelta(minutes=6)  # client-go's events recorder keeps a series open as long
 
@@ -47,3 +48,37 @@ class EventSeries:
     def forget(self, identity: Hashable) -> None:
         """The Event could not be written (or is gone): the next occurrence starts a new one."""
         self._recent.pop(identity, None)
+
+
+def new_event(
+    occurrence: Occurrence,
+    *,
+    regarding: Mapping[str, Any],
+    event_type: str,
+    reason: str,
+    action: str,
+    note: str,
+    event_time: str,
+    controller: str,
+) -> dict[str, Any]:
+    """The events.k8s.io/v1 Event that opens a series, about the object `regarding`."""
+    metadata = regarding["metadata"]
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": occurrence.name, "namespace": metadata["namespace"]},
+        "eventTime": event_time,
+        "reportingController": controller,
+        "reportingInstance": controller,
+        "action": action,
+        "reason": reason,
+        "note": note,
+        "type": event_type,
+        "regarding": {
+            "apiVersion": regarding.get("apiVersion"),
+            "kind": regarding.get("kind"),
+            "namespace": metadata["namespace"],
+            "name": metadata["name"],
+            "uid": metadata.get("uid"),
+        },
+    }

@@ -59,8 +59,9 @@ def _controller(memo: kopf.Memo) -> Controller:
 
 
 def _open_requests(settings: RunSettings) -> int:
-    """At most: a watch per watched kind and namespace, a request per worker, the Lease elector's."""
-    return len(WATCHED_TYPES) * max(1, len(settings.watched_namespaces)) + settings.workers + 1
+    """At most: a watch per watched kind and namespace, a request per worker, the Lease elector's and the
+    resync's check."""
+    return len(WATCHED_TYPES) * max(1, len(settings.watched_namespaces)) + settings.workers + 2
 
 
 @kopf.on.login()

@@ -1,9 +1,12 @@
 """Owns keeping one kind's cache true, like client-go's reflector: list, watch from the list's
 resourceVersion, and list again after any gap (a broken watch, a 410 Gone, an API server restart), so
-objects that vanished meanwhile are noticed even though no DELETED event ever tells of them."""
+objects that vanished meanwhile are noticed even though no DELETED event ever tells of them. The periodic
+resync checks the cache against a list read while the watch goes on, and relists only on a miss: a
+relist stops the watch, and a change made meanwhile would be seen only when the list ends."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -11,16 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from payguard import metrics
+from payguard import consistency, metrics
 from payguard.api import ApiError
 from payguard.cluster import Cluster
 from payguard.kinds import ResourceType, crd_name
+from payguard.slim import slim
 from payguard.watchstream import ResourceExpiredError, WatchStream
 
 logger = logging.getLogger(__name__)
 FIRST_RETRY_SECONDS = 0.2
 MAX_RETRY_SECONDS = 2.0  # an API server that comes back is relisted within this
 WATCH_SECONDS = (240, 300)  # the server ends each watch after a random time in this range
+CATCH_UP_SECONDS = 2.0  # how long a resync's check lets the watch deliver what the list already shows
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class Listener:
     """What an informer reports, called from its thread. `listed` and `unavailable` carry the number of
     the list attempt (see `Informer.lists_begun`)."""
 
-    listed: Callable[[ResourceType, str | None, list[dict[str, Any]], int], object]
+    listed: Callable[[ResourceType, str | None, list[dict[str, Any]], int], object]  # bodies slimmed
     event: Callable[[ResourceType, Mapping[str, Any]], object]
     unavailable: Callable[[ResourceType, str | None, str, int], object]
 
@@ -58,6 +63,8 @@ class Informer:
         self._stopped = threading.Event()
         self._stream: WatchStream | None = None
         self._relist = False
+        self._touched: set[consistency.Key] | None = None  # keys watch events brought during a check
+        self._touched_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"watch-{self.scope}", daemon=True)
 
     @property
@@ -91,7 +98,11 @@ class Informer:
             attempt = self.lists_begun
             try:
                 items, version = self._cluster.list_with_version(
-                    self.resource, namespace=self.namespace, name=self.name, keep=self.keep
+                    self.resource,
+                    namespace=self.namespace,
+                    name=self.name,
+                    keep=self.keep,
+                    shape=functools.partial(slim, self.resource.kind),  # page by page: never whole
                 )
             except ApiError as error:
                 problem = self._describe(error)
@@ -141,7 +152,69 @@ class Informer:
                     raise error(f"Watch {self.scope}", code, str(body.get("message", "")))
                 version = str(body.get("metadata", {}).get("resourceVersion") or version)
                 if kind != "BOOKMARK" and self._kept(body):  # another replica's shard: dropped here
+                    self._touch(body)
                     self._listener.event(self.resource, event)
+
+    def check(
+        self,
+        *,
+        cached: Callable[[], consistency.Versions],
+        admits: Callable[[Mapping[str, Any]], bool],
+    ) -> str:
+        """The resync's check that the cache is true, from a worker thread: lists the kind page by page
+        while the watch goes on and compares resourceVersions with `cached()` (what the cache holds of
+        the objects `admits` lets in); a miss relists. Returns the outcome: consistent, missed, failed."""
+        outcome = self._check(cached=cached, admits=admits)
+        metrics.CACHE_AUDITS.labels(kind=self.resource.kind, outcome=outcome).inc()
+        return outcome
+
+    def _check(
+        self,
+        *,
+        cached: Callable[[], consistency.Versions],
+        admits: Callable[[Mapping[str, Any]], bool],
+    ) -> str:
+        with self._touched_lock:
+            self._touched = set()
+        try:
+            listed = self._listed_versions(admits)
+            missed = consistency.missed(listed=listed, cached=cached(), touched=self._touched_keys())
+            if missed:  # the watch may not have delivered yet what the list already shows
+                self._stopped.wait(CATCH_UP_SECONDS)
+                now = {key: version for key, version in cached().items() if key in missed}
+                listed = {key: version for key, version in listed.items() if key in missed}
+                missed = consistency.missed(listed=listed, cached=now, touched=self._touched_keys())
+        except ApiError as error:
+            logger.info("Relisting %s: its resync check failed: %s", self.scope, error)
+            self.relist()
+            return "failed"
+        finally:
+            with self._touched_lock:
+                self._touched = None
+        if not missed:
+            return "consistent"
+        named = ", ".join("/".join(part for part in key if part) for key in missed[:5])
+        logger.warning("Relisting %s: the watch missed %d objects (%s)", self.scope, len(missed), named)
+        self.relist()
+        return "missed"
+
+    def _listed_versions(self, admits: Callable[[Mapping[str, Any]], bool]) -> dict[consistency.Key, str]:
+        versions: dict[consistency.Key, str] = {}
+        pages = self._cluster.list_pages(self.resource, namespace=self.namespace, name=self.name)
+        for page, _version in pages:
+            for item in page:
+                if self._kept(item) and admits(item):
+                    versions[_key(item)] = str(item["metadata"].get("resourceVersion"))
+        return versions
+
+    def _touch(self, body: Mapping[str, Any]) -> None:
+        with self._touched_lock:
+            if self._touched is not None:
+                self._touched.add(_key(body))
+
+    def _touched_keys(self) -> set[consistency.Key]:
+        with self._touched_lock:
+            return set(self._touched or ())
 
     def _kept(self, body: Mapping[str, Any]) -> bool:
         return self.keep is None or self.keep(str(body.get("metadata", {}).get("namespace") or ""))
@@ -152,3 +225,8 @@ class Informer:
         if error.status == 403:
             return f"RBAC does not let payguard list {self.scope}"
         return str(error)
+
+
+def _key(body: Mapping[str, Any]) -> consistency.Key:
+    metadata = body.get("metadata") or {}
+    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")

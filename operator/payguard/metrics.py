@@ -161,5 +161,13 @@ CACHED_OBJECTS = Gauge(
     ["kind"],
 )
 CACHE_LISTS = Counter(
-    "payguard_cache_lists", "Full lists the informers made (start, gaps, resync, fills)", ["kind"]
+    "payguard_cache_lists",
+    "Full lists the informers made (start, watch gaps, shard fills, a resync check that found a miss)",
+    ["kind"],
+)
+CACHE_AUDITS = Counter(
+    "payguard_cache_audits",
+    "Resync checks of the cache against a list: consistent, missed (the watch missed an object: relisted) "
+    "or failed (the list failed: relisted)",
+    ["kind", "outcome"],
 )

@@ -9,15 +9,19 @@ other connection failures are urllib3's own exceptions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from payguard.api import ApiError
+from payguard.kinds import ResourceType
 
 JSON = "application/json"
 
@@ -113,3 +117,23 @@ def _plain(value: Any) -> Any:
 
 def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
+
+
+def resource_path(
+    resource: ResourceType, namespace: str | None, name: str = "", subresource: str = ""
+) -> str:
+    """The URL path of a kind's collection, or of one object (and its subresource)."""
+    base = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
+    path = f"{base}/namespaces/{quote(namespace, safe='')}" if namespace is not None else base
+    path += f"/{resource.plural}"
+    if name:
+        path += f"/{quote(name, safe='')}"
+    return f"{path}/{subresource}" if subresource else path
+
+
+def api_error(action: str, error: ApiException) -> ApiError:
+    """Keeps only the server's one-line message: a response body could echo what was sent."""
+    message = str(error.reason or "")
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        message = str(json.loads(error.body or "{}").get("message", message))
+    return ApiError(action, int(error.status or 0), message)

@@ -3,13 +3,11 @@ fence holding a shard back until filled, and the fill/drop bookkeeping on acquir
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from payguard import cluster as cluster_module
 from payguard.api import FencedError
 from payguard.cache import ObjectCache
 from payguard.cluster import Cluster
@@ -228,40 +226,3 @@ def test_one_shard_keeps_everything_warm_and_queues_at_once() -> None:
     assert queued(queue) == {("payments", "a"), ("edge", "b")}
     owner.changed(0, False)
     assert cache.count(PAYMENT_SERVICES.kind) == 2
-
-
-# --- the paged list ----------------------------------------------------------------------------------
-
-
-class PagedServer:
-    """Answers list requests in pages, as the API server does with `limit` and `continue`."""
-
-    def __init__(self, namespaces: list[str]) -> None:
-        self.items = [{"metadata": {"namespace": ns, "name": f"np{i}"}} for i, ns in enumerate(namespaces)]
-        self.queries: list[dict[str, str]] = []
-
-    def get(self, resource: ResourceType, *, namespace: str | None, query: Any, timeout: float) -> Any:
-        asked = dict(query)
-        self.queries.append(asked)
-        start, limit = int(asked.get("continue", "0")), int(asked.get("limit", len(self.items)))
-        end = start + limit
-        more = {"continue": str(end)} if end < len(self.items) else {}
-        data = {"items": self.items[start:end], "metadata": {"resourceVersion": "42", **more}}
-        # The shape of a urllib3 response, as the transport's `open` returns it.
-        return type("R", (), {"data": json.dumps(data).encode(), "release_conn": lambda self: None})()
-
-
-def test_a_list_is_read_in_pages_and_keeps_only_accepted_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cluster_module, "LIST_PAGE", 2)
-    server = PagedServer(["a", "b", "a", "c", "a"])
-    cluster = Cluster(client.ApiClient())
-    monkeypatch.setattr(cluster, "_get", server.get)
-    items, version = cluster.list_with_version(NETWORK_POLICIES, namespace=None, keep=lambda ns: ns == "a")
-    assert [item["metadata"]["name"] for item in items] == ["np0", "np2", "np4"]
-    assert {item["kind"] for item in items} == {"NetworkPolicy"}
-    assert version == "42"
-    assert [q.get("continue") for q in server.queries] == [None, "2", "4"]
-    # Unsharded (no filter): one whole list, as before paging.
-    everything, _ = cluster.list_with_version(NETWORK_POLICIES, namespace=None)
-    assert len(everything) == 5
-    assert server.queries[-1] == {}
