@@ -63,6 +63,7 @@ class Informer:
         self._stopped = threading.Event()
         self._stream: WatchStream | None = None
         self._relist = False
+        self._watching = False  # listed, and following its watch: what a resync's check compares with
         self._touched: set[consistency.Key] | None = None  # keys watch events brought during a check
         self._touched_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"watch-{self.scope}", daemon=True)
@@ -120,15 +121,18 @@ class Informer:
             last_problem, delay = "", FIRST_RETRY_SECONDS
             self._listener.listed(self.resource, self.namespace, items, attempt)
             try:
+                self._watching = True
                 self._watch(version)
             except ResourceExpiredError:
                 logger.info("Relisting %s: its watch resumed past compaction (410 Gone)", self.scope)
             except ApiError as error:
                 if self._relist:
-                    logger.debug("Relisting %s for the resync", self.scope)
+                    logger.debug("Relisting %s as asked (a resync check's miss, a shard's fill)", self.scope)
                 elif not self._stopped.is_set():
                     logger.info("Relisting %s: %s", self.scope, error)
                     self._stopped.wait(FIRST_RETRY_SECONDS)
+            finally:
+                self._watching = False
             self._relist = False
 
     def _watch(self, version: str) -> None:
@@ -163,8 +167,9 @@ class Informer:
     ) -> str:
         """The resync's check that the cache is true, from a worker thread: lists the kind page by page
         while the watch goes on and compares resourceVersions with `cached()` (what the cache holds of
-        the objects `admits` lets in); a miss relists. Returns the outcome: consistent, missed, failed."""
-        outcome = self._check(cached=cached, admits=admits)
+        the objects `admits` lets in); a miss relists. Returns the outcome: consistent, missed, failed, or
+        skipped (not watching: the kind is being listed, or is not served, and the informer retries)."""
+        outcome = self._check(cached=cached, admits=admits) if self._watching else "skipped"
         metrics.CACHE_AUDITS.labels(kind=self.resource.kind, outcome=outcome).inc()
         return outcome
 

@@ -167,7 +167,7 @@ CACHE_LISTS = Counter(
 )
 CACHE_AUDITS = Counter(
     "payguard_cache_audits",
-    "Resync checks of the cache against a list: consistent, missed (the watch missed an object: relisted) "
-    "or failed (the list failed: relisted)",
+    "Resync checks of the cache against a list: consistent, missed (the watch missed an object: relisted), "
+    "failed (the list failed: relisted) or skipped (not watching: being listed, or not served)",
     ["kind", "outcome"],
 )

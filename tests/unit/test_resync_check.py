@@ -141,6 +141,7 @@ def checked_informer(cluster: Cluster) -> tuple[Informer, list[str]]:
     informer = Informer(cluster, NETWORK_POLICIES, namespace=None, listener=Recorder().listener())
     relists: list[str] = []
     informer.relist = lambda: relists.append("relist")  # type: ignore[method-assign]
+    informer._watching = True  # listed, and following its watch
     return informer, relists
 
 
@@ -220,6 +221,15 @@ def test_a_failed_check_relists_so_the_informer_learns_why(paged: tuple[Cluster,
     server.failure = 403  # RBAC revoked while the watch still runs
     outcome = informer.check(cached=dict, admits=lambda _body: True)
     assert (outcome, relists) == ("failed", ["relist"])
+
+
+def test_an_informer_not_watching_is_not_checked_it_lists_anyway(paged: tuple[Cluster, PagedServer]) -> None:
+    cluster, server = paged
+    informer, relists = checked_informer(cluster)
+    informer._watching = False  # its list failed (403, a CRD not served) and is being retried
+    requests = len(server.queries)
+    assert (informer.check(cached=dict, admits=lambda _body: True), relists) == ("skipped", [])
+    assert len(server.queries) == requests
 
 
 def test_a_list_reaches_the_cache_slimmed() -> None:
