@@ -277,7 +277,19 @@ def _footprint_lines(footprint: dict[str, Any]) -> list[str]:
         f"({footprint['json_mib']} MiB as JSON, {footprint['managed_fields_share']:.0%} of it "
         f"`metadata.managedFields`) with {_fmt(footprint.get('payguard_rss_mib'), 'MiB')} RSS: "
         f"{_fmt(footprint.get('rss_kib_per_object'), 'KiB')} per object.",
+        *_added_line(footprint),
         "",
+    ]
+
+
+def _added_line(footprint: dict[str, Any]) -> list[str]:
+    base = footprint.get("baseline")
+    if not base:
+        return []
+    return [
+        f"Before any PaymentService (its first start, {base['objects']:.0f} objects watched) payguard held "
+        f"{_fmt(base['rss_mib'], 'MiB')} RSS, interpreter and libraries included: the cache's own cost is "
+        f"{_fmt(footprint.get('rss_kib_added_per_object'), 'KiB')} of RSS per object added."
     ]
 
 

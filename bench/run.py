@@ -206,6 +206,10 @@ def _start_operator(run: Run, extra_args: Sequence[str] = ()) -> None:
     run.ctx.env.start_operator(extra_args)
     run.ctx.settle(quiet_seconds=2.0, timeout=300)
     run.record.operator_starts.append((run.services, (started, time.time())))
+    reading = run.ctx.env.sampler.reading("payguard")
+    if run.services == 0 and not run.record.baseline and reading is not None:  # no PaymentService yet
+        objects = watched_objects_footprint(run.ctx.env.admin.api_client)["objects"]
+        run.record.baseline = {"objects": objects, "rss_mib": round(reading.rss_mib, 1)}
 
 
 def measure_steady_state(run: Run) -> None:

@@ -1,21 +1,30 @@
 """The periodic resync checks the cache against a list read while the watches go on: on a settled
 cluster it lists each kind, reopens no watch (a relist would, and every change made meanwhile would be
-seen only when its list ended) and writes nothing (the API server's audit log says so)."""
+seen only when its list ended) and writes nothing (the API server's audit log says so); an event the
+watch lost is found by the check, and the relist mends the cache."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kubernetes import client
 from test_operator_settings import separate_checkout, wait_reconciled
 from test_restart_quiet import WRITE_VERBS, _answered_lists, _passes, _quiet_for
 
 from kube import AUDITED_USER, TestCluster
 from operator_harness import SEPARATE_SELECTOR, OperatorProcess, eventually
+from payguard.cache import ObjectCache
+from payguard.cluster import Cluster, load_api_client
+from payguard.informer import Informer, Listener
+from payguard.kinds import NETWORK_POLICIES, ResourceType
 
 RESYNC_SECONDS = 2
 RESYNCS = 3
@@ -82,3 +91,63 @@ def _requests(log: Path, *, since: float) -> list[dict[str, str]]:
                 {"verb": event["verb"], "uri": event["requestURI"], **(event.get("objectRef") or {})}
             )
     return found
+
+
+def test_an_event_the_watch_lost_is_found_by_the_check_and_the_relist_mends_the_cache(
+    cluster: TestCluster, namespace: str
+) -> None:
+    """A real API server, a real informer and cache; the fault (one DELETED event lost between the watch
+    and the cache) is injected, because a real server cannot be asked to lose one."""
+    cache = ObjectCache()
+    lost: list[str] = []
+
+    def event(resource: ResourceType, watched: Mapping[str, Any]) -> None:
+        name = watched["object"]["metadata"]["name"]
+        if watched.get("type") == "DELETED" and name == "doomed" and not lost:
+            lost.append(name)  # never reaches the cache
+        elif watched.get("type") == "DELETED":
+            cache.remove(resource.kind, namespace=namespace, name=name)
+        else:
+            cache.put(resource.kind, watched["object"])
+
+    listener = Listener(
+        listed=lambda resource, ns, items, _attempt: cache.replace(resource.kind, items, namespace=ns),
+        event=event,
+        unavailable=lambda *_args: None,
+    )
+    api_client = load_api_client(str(cluster.kubeconfig))
+    informer = Informer(Cluster(api_client), NETWORK_POLICIES, namespace=namespace, listener=listener)
+    names = lambda: sorted(p["metadata"]["name"] for p in cache.list("NetworkPolicy"))  # noqa: E731
+    check = functools.partial(
+        informer.check,
+        cached=functools.partial(cache.versions, "NetworkPolicy", namespace=namespace),
+        admits=lambda _body: True,
+    )
+    try:
+        for name in ("kept", "doomed"):
+            cluster.apply(_network_policy(namespace, name))
+        informer.start()
+        eventually(lambda: names() == ["doomed", "kept"], what="both policies cached")
+        eventually(lambda: informer._watching, what="the informer watching")
+        assert check() == "consistent"
+
+        client.NetworkingV1Api(cluster.api_client).delete_namespaced_network_policy("doomed", namespace)
+        eventually(lambda: lost == ["doomed"], what="the DELETED event lost")
+        assert names() == ["doomed", "kept"]  # the cache is wrong, and no event will ever say so
+
+        assert check() == "missed"
+        eventually(lambda: names() == ["kept"], what="the relist mended the cache")
+        eventually(lambda: informer._watching, what="the informer watching again")
+        assert check() == "consistent"
+    finally:
+        informer.stop()
+        api_client.close()
+
+
+def _network_policy(namespace: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"podSelector": {"matchLabels": {"app": name}}, "policyTypes": ["Ingress"]},
+    }
