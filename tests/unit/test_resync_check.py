@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -136,100 +137,83 @@ class Recorder:
         )
 
 
-def checked_informer(cluster: Cluster) -> tuple[Informer, list[str]]:
-    """An informer whose relists are recorded instead of closing a watch (none runs here)."""
+@dataclass
+class Checked:
+    """An informer over the paged server, whose relists are recorded instead of closing a watch (none
+    runs here), and the versions its cache holds: at first, exactly the server's."""
+
+    server: PagedServer
+    informer: Informer
+    relists: list[str]
+    cache: dict[tuple[str, str], str]
+
+    def check(self, cached: Any = None) -> tuple[str, list[str]]:
+        outcome = self.informer.check(cached=cached or (lambda: dict(self.cache)), admits=lambda _body: True)
+        return outcome, self.relists
+
+
+@pytest.fixture
+def checked(paged: tuple[Cluster, PagedServer], monkeypatch: pytest.MonkeyPatch) -> Checked:
+    monkeypatch.setattr(informer_module, "CATCH_UP_SECONDS", 0.01)
+    cluster, server = paged
     informer = Informer(cluster, NETWORK_POLICIES, namespace=None, listener=Recorder().listener())
     relists: list[str] = []
     informer.relist = lambda: relists.append("relist")  # type: ignore[method-assign]
     informer._watching = True  # listed, and following its watch
-    return informer, relists
-
-
-def cached_versions(server: PagedServer) -> dict[tuple[str, str], str]:
-    return {
+    cache = {
         (i["metadata"]["namespace"], i["metadata"]["name"]): i["metadata"]["resourceVersion"]
         for i in server.items
     }
+    return Checked(server, informer, relists, cache)
 
 
-def test_a_cache_the_watch_kept_true_is_consistent_and_nothing_is_relisted(
-    paged: tuple[Cluster, PagedServer],
-) -> None:
-    cluster, server = paged
-    informer, relists = checked_informer(cluster)
-    cache = cached_versions(server)
-    outcome = informer.check(cached=lambda: cache, admits=lambda _body: True)
-    assert (outcome, relists) == ("consistent", [])
+def test_a_cache_the_watch_kept_true_is_consistent_and_nothing_is_relisted(checked: Checked) -> None:
+    assert checked.check() == ("consistent", [])
 
 
-def test_a_deletion_the_watch_never_delivered_is_a_miss_and_relists(
-    paged: tuple[Cluster, PagedServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(informer_module, "CATCH_UP_SECONDS", 0.01)
-    cluster, server = paged
-    informer, relists = checked_informer(cluster)
-    cache = cached_versions(server)
-    del server.items[1]  # deleted on the server; the cache still holds it
-    outcome = informer.check(cached=lambda: cache, admits=lambda _body: True)
-    assert (outcome, relists) == ("missed", ["relist"])
+def test_a_deletion_the_watch_never_delivered_is_a_miss_and_relists(checked: Checked) -> None:
+    del checked.server.items[1]  # deleted on the server; the cache still holds it
+    assert checked.check() == ("missed", ["relist"])
 
 
 def test_a_change_the_watch_delivers_during_the_catch_up_is_not_a_miss(
-    paged: tuple[Cluster, PagedServer], monkeypatch: pytest.MonkeyPatch
+    checked: Checked, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(informer_module, "CATCH_UP_SECONDS", 0.5)
-    cluster, server = paged
-    informer, relists = checked_informer(cluster)
-    cache = cached_versions(server)
-    server.items[3]["metadata"]["resourceVersion"] = "99"  # changed; its event is still on the way
+    checked.server.items[3]["metadata"]["resourceVersion"] = "99"  # changed; its event is still on the way
     # The watch thread delivers it while the check waits: the cache catches up (an event that arrived
     # before the check began, not yet applied by the event loop, looks exactly like this).
-    threading.Timer(0.05, lambda: cache.update({("c", "np3"): "99"})).start()
-    outcome = informer.check(cached=lambda: dict(cache), admits=lambda _body: True)
-    assert (outcome, relists) == ("consistent", [])
+    threading.Timer(0.05, lambda: checked.cache.update({("c", "np3"): "99"})).start()
+    assert checked.check() == ("consistent", [])
 
 
-def test_an_object_the_watch_touched_during_the_check_is_never_a_miss(
-    paged: tuple[Cluster, PagedServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(informer_module, "CATCH_UP_SECONDS", 0.01)
-    cluster, server = paged
-    informer, relists = checked_informer(cluster)
-    cache = cached_versions(server)
-    cache[("a", "np4")] = "100"  # the watch brought a newer version than the list will show ...
+def test_an_object_the_watch_touched_during_the_check_is_never_a_miss(checked: Checked) -> None:
+    checked.cache[("a", "np4")] = "100"  # the watch brought a newer version than the list will show ...
 
     def cached() -> Mapping[tuple[str, str], str]:
-        informer._touch({"metadata": {"namespace": "a", "name": "np4"}})  # ... during the check
-        return cache
+        checked.informer._touch({"metadata": {"namespace": "a", "name": "np4"}})  # ... during the check
+        return checked.cache
 
-    assert (informer.check(cached=cached, admits=lambda _body: True), relists) == ("consistent", [])
-
-
-def test_objects_the_cache_does_not_admit_are_left_out_of_the_check(
-    paged: tuple[Cluster, PagedServer],
-) -> None:
-    cluster, server = paged
-    informer, relists = checked_informer(cluster)
-    cache = {key: v for key, v in cached_versions(server).items() if key[0] != "b"}
-    outcome = informer.check(cached=lambda: cache, admits=lambda body: body["metadata"]["namespace"] != "b")
-    assert (outcome, relists) == ("consistent", [])
+    assert checked.check(cached) == ("consistent", [])
 
 
-def test_a_failed_check_relists_so_the_informer_learns_why(paged: tuple[Cluster, PagedServer]) -> None:
-    cluster, server = paged
-    informer, relists = checked_informer(cluster)
-    server.failure = 403  # RBAC revoked while the watch still runs
-    outcome = informer.check(cached=dict, admits=lambda _body: True)
-    assert (outcome, relists) == ("failed", ["relist"])
+def test_objects_the_cache_does_not_admit_are_left_out_of_the_check(checked: Checked) -> None:
+    cache = {key: v for key, v in checked.cache.items() if key[0] != "b"}
+    admits = lambda body: body["metadata"]["namespace"] != "b"  # noqa: E731
+    assert checked.informer.check(cached=lambda: cache, admits=admits) == "consistent"
+    assert checked.relists == []
 
 
-def test_an_informer_not_watching_is_not_checked_it_lists_anyway(paged: tuple[Cluster, PagedServer]) -> None:
-    cluster, server = paged
-    informer, relists = checked_informer(cluster)
-    informer._watching = False  # its list failed (403, a CRD not served) and is being retried
-    requests = len(server.queries)
-    assert (informer.check(cached=dict, admits=lambda _body: True), relists) == ("skipped", [])
-    assert len(server.queries) == requests
+def test_a_failed_check_relists_so_the_informer_learns_why(checked: Checked) -> None:
+    checked.server.failure = 403  # RBAC revoked while the watch still runs
+    assert checked.check() == ("failed", ["relist"])
+
+
+def test_an_informer_not_watching_is_not_checked_it_lists_anyway(checked: Checked) -> None:
+    checked.informer._watching = False  # its list failed (403, a CRD not served) and is being retried
+    requests = len(checked.server.queries)
+    assert checked.check() == ("skipped", [])
+    assert len(checked.server.queries) == requests
 
 
 def test_a_list_reaches_the_cache_slimmed() -> None:
