@@ -302,6 +302,9 @@ class LocalCluster:
                 f"--audit-log-path={self.audit_log}",
                 "--audit-log-format=json",
                 "--audit-log-mode=blocking",
+                # Never rotated: readers read one file, and 0 would mean the logger's 100 MB default (a
+                # full bench with 2,000 PaymentServices writes more, and lost its first hour's requests).
+                "--audit-log-maxsize=1000000",
             ]
         return flags
 
