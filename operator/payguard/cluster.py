@@ -38,9 +38,8 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 LIST_TIMEOUT_SECONDS = 60
-LIST_PAGE = (
-    100  # objects per list request (client-go: 500): a start-up parses 14 lists at once, each one page
-)
+# Objects per list request (client-go: 500): a start-up parses 14 lists at once, each one page.
+LIST_PAGE = 100
 Keep = Callable[[str], bool] | None  # which namespaces a list keeps (None: all)
 Shape = Callable[[dict[str, Any]], dict[str, Any]] | None  # what a list keeps of each object (None: all)
 
